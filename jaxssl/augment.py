@@ -1,0 +1,107 @@
+"""On-device image views: random resized crop, flip, colour jitter, grayscale, blur (dm-pix where it has the op).
+
+All functions are pure and deterministic given a key, and run under jit/vmap/shard_map. A batch gets
+per-example randomness from `views`, which keys each image by its index in the global batch.
+"""
+import dataclasses
+
+import dm_pix as pix
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewConfig:
+  """How one view is drawn; the defaults are the SimCLR/Keras STL-10 recipe (as in jaxssl.config)."""
+  crop_scale: tuple[float, float] = (0.25, 1.0)   # Fraction of the image area kept by the crop.
+  crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)  # Aspect ratio range, sampled log-uniformly.
+  flip: bool = True
+  jitter_prob: float = 0.8
+  brightness: float = 0.6   # Additive delta in [-b, b] (TF/SimCLR convention).
+  contrast: float = 0.2     # Factor in [1-c, 1+c].
+  saturation: float = 0.2   # Factor in [1-s, 1+s]; RGB only.
+  hue: float = 0.2          # Hue rotation in [-h, h] of a turn; RGB only.
+  grayscale_prob: float = 0.2  # RGB only.
+  blur_prob: float = 0.0    # Gaussian blur, sigma ~ U(0.1, 2.0), kernel ~10% of the side.
+
+  @classmethod
+  def from_config(cls, augment_config: ml_collections.ConfigDict) -> "ViewConfig":
+    values = augment_config.to_dict()
+    values["crop_scale"], values["crop_ratio"] = tuple(values["crop_scale"]), tuple(values["crop_ratio"])
+    return cls(**values)
+
+
+def to_float(images: jax.Array) -> jax.Array:
+  """uint8 images -> float32 in [0, 1]; the encoders' input format."""
+  return images.astype(jnp.float32) / 255.0
+
+
+def random_resized_crop(key: jax.Array, image: jax.Array, size: int, scale: tuple[float, float],
+                        ratio: tuple[float, float]) -> jax.Array:
+  """Crops a random box of area U(scale)·H·W and log-uniform aspect ratio, resized to [size, size, C].
+
+  A box that would not fit is clipped to the image (torchvision retries instead; the difference only
+  affects extreme ratio/scale draws).
+  """
+  height, width, channels = image.shape
+  k_area, k_ratio, k_y, k_x = jax.random.split(key, 4)
+  area = height * width * jax.random.uniform(k_area, minval=scale[0], maxval=scale[1])
+  aspect = jnp.exp(jax.random.uniform(k_ratio, minval=jnp.log(ratio[0]), maxval=jnp.log(ratio[1])))
+  crop_w = jnp.clip(jnp.sqrt(area * aspect), 1.0, width)
+  crop_h = jnp.clip(jnp.sqrt(area / aspect), 1.0, height)
+  y0 = jax.random.uniform(k_y) * (height - crop_h)
+  x0 = jax.random.uniform(k_x) * (width - crop_w)
+  zoom = jnp.array([size / crop_h, size / crop_w])
+  return jax.image.scale_and_translate(image, (size, size, channels), (0, 1), zoom,
+                                       -jnp.array([y0, x0]) * zoom, method="linear", antialias=True)
+
+
+def color_jitter(key: jax.Array, image: jax.Array, cfg: ViewConfig) -> jax.Array:
+  """Brightness, contrast, then (RGB only) saturation and hue, with random strengths; clipped to [0, 1]."""
+  k_b, k_c, k_s, k_h = jax.random.split(key, 4)
+  image = pix.random_brightness(k_b, image, cfg.brightness)
+  image = pix.random_contrast(k_c, image, 1 - cfg.contrast, 1 + cfg.contrast)
+  if image.shape[-1] == 3:
+    image = pix.random_saturation(k_s, jnp.clip(image, 0, 1), 1 - cfg.saturation, 1 + cfg.saturation)
+    image = pix.random_hue(k_h, image, cfg.hue)
+  return jnp.clip(image, 0.0, 1.0)
+
+
+def _with_probability(key: jax.Array, p: float, transformed: jax.Array, image: jax.Array) -> jax.Array:
+  return jnp.where(jax.random.uniform(key) < p, transformed, image)
+
+
+def view(key: jax.Array, image: jax.Array, cfg: ViewConfig, size: int) -> jax.Array:
+  """One augmented view of one uint8 or float image [H, W, C] -> float32 [size, size, C] in [0, 1]."""
+  keys = jax.random.split(key, 8)
+  image = image.astype(jnp.float32) / 255.0 if image.dtype == jnp.uint8 else image
+  image = random_resized_crop(keys[0], image, size, cfg.crop_scale, cfg.crop_ratio)
+  if cfg.flip:
+    image = pix.random_flip_left_right(keys[1], image)
+  if cfg.jitter_prob > 0:
+    image = _with_probability(keys[2], cfg.jitter_prob, color_jitter(keys[3], image, cfg), image)
+  if cfg.grayscale_prob > 0 and image.shape[-1] == 3:
+    grey = jnp.broadcast_to(pix.rgb_to_grayscale(image, keep_dims=True), image.shape)
+    image = _with_probability(keys[4], cfg.grayscale_prob, grey, image)
+  if cfg.blur_prob > 0:
+    sigma = jax.random.uniform(keys[5], minval=0.1, maxval=2.0)
+    kernel = max(3, (size // 10) | 1)
+    image = _with_probability(keys[6], cfg.blur_prob, pix.gaussian_blur(image, sigma, kernel), image)
+  return image
+
+
+def example_keys(key: jax.Array, n: int, axis_name: str | None = None) -> jax.Array:
+  """One key per example [n]: fold_in(key, global row index). Under shard_map with `axis_name`, row r of
+  device d has global index d·n + r, so an example gets the same randomness on any number of devices."""
+  offset = jax.lax.axis_index(axis_name) * n if axis_name else 0
+  return jax.vmap(lambda i: jax.random.fold_in(key, i))(offset + jnp.arange(n))
+
+
+def views(key: jax.Array, images: jax.Array, cfg: ViewConfig, size: int | None = None,
+          axis_name: str | None = None) -> jax.Array:
+  """Independent views of a batch: images [B, H, W, C] -> float32 [B, size, size, C], keyed per example
+  (see `example_keys`; pass the step's `axis_name` under shard_map)."""
+  size = size or images.shape[1]
+  keys = example_keys(key, images.shape[0], axis_name)
+  return jax.vmap(lambda k, x: view(k, x, cfg, size))(keys, images)

@@ -1,0 +1,102 @@
+"""Shared config defaults and the checks a config must pass before anything compiles.
+
+Every file in `configs/` starts from `base_config(method)` and updates it. The returned ConfigDict holds
+every key a run reads, so a locked config (as `jaxssl.main` loads it) rejects a mistyped override.
+"""
+import ml_collections
+
+
+def base_config(method: str) -> ml_collections.ConfigDict:
+  """Returns the complete default config for `method`, with the method's own section `config.<method>`."""
+  from jaxssl import methods  # Deferred: methods import models and jax.
+
+  c = ml_collections.ConfigDict()
+  c.method = method
+  c.seed = 0
+  c.batch_size = 256            # Global images per step of the method's main stream (see methods/).
+  c.labelled_batch_size = 0     # Global labelled images per step for semi-supervised methods.
+  c.num_train_steps = 1000
+  c.log_every_steps = 50
+  c.eval_every_steps = 500      # Also evaluated once at the end.
+  c.checkpoint_every_steps = 500
+  c.max_checkpoints_to_keep = 3
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "digits"
+  c.data.image_size = 32
+  c.data.labels_per_class = -1  # >0: stratified labelled subset of this many per class; -1: see label_fraction.
+  c.data.label_fraction = 1.0   # Used when labels_per_class == -1; 1.0 keeps every label.
+  c.data.split_seed = 0         # Seed of the labelled subset (kept apart from `seed`, which drives training).
+  c.data.unlabelled_includes_labelled = True
+  c.data.manual_dir = ""        # Directory with raw files (e.g. Fashion-MNIST IDX .gz files).
+  c.data.tfds_data_dir = ""     # TFDS data_dir; empty: TFDS's default.
+
+  c.augment = ml_collections.ConfigDict()
+  c.augment.crop_scale = (0.25, 1.0)
+  c.augment.crop_ratio = (3 / 4, 4 / 3)
+  c.augment.flip = True
+  c.augment.jitter_prob = 0.8
+  c.augment.brightness = 0.6
+  c.augment.contrast = 0.2
+  c.augment.saturation = 0.2
+  c.augment.hue = 0.2
+  c.augment.grayscale_prob = 0.2
+  c.augment.blur_prob = 0.0
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "convnet"
+  c.model.width = 128
+  c.model.features = 128
+  c.model.final_relu = False
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "adam"
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.schedule = "constant"  # "constant" or "cosine" (after `warmup_steps` of linear warm-up).
+  c.optimizer.warmup_steps = 0
+  c.optimizer.weight_decay = 0.0
+  c.optimizer.momentum = 0.9
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.knn_k = (20, 200)
+  c.eval.knn_temperature = 0.07
+  c.eval.batch_size = 512
+  c.eval.probe_steps = 500
+  c.eval.probe_learning_rate = 0.1  # Adam on standardised features; converges in ~500 full-batch steps.
+  c.eval.probe_weight_decay = 1e-4
+
+  c[method] = methods.get(method).default_config()
+  return c
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes: int = 1) -> None:
+  """Raises ValueError naming the key and the allowed values for the first problem found."""
+  from jaxssl import data, methods, models, optim
+
+  methods.get(config.method)  # Unknown names raise with the list of valid ones.
+  data.get_source(config.data.name)
+  models.get(config.model.name)
+  if config.method not in config:
+    raise ValueError(f"config has no '{config.method}' section for config.method={config.method!r}; start from a "
+                     f"configs/{config.method}_<dataset>.py file instead of overriding config.method.")
+  optim.check(config.optimizer)
+  for stream, size in methods.create(config).batch_sizes().items():
+    if size <= 0 or size % num_devices:
+      raise ValueError(f"the global {stream} batch ({size}) must be a positive multiple of the {num_devices} "
+                       f"devices; change config.batch_size / config.labelled_batch_size.")
+    if size % num_processes:
+      raise ValueError(f"the global {stream} batch ({size}) must divide over {num_processes} processes.")
+  for key in ("num_train_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps"):
+    if config[key] <= 0:
+      raise ValueError(f"config.{key} must be positive, got {config[key]}.")
+  if config.data.labels_per_class == 0 or config.data.labels_per_class < -1:
+    raise ValueError("config.data.labels_per_class must be -1 (use label_fraction) or positive, "
+                     f"got {config.data.labels_per_class}.")
+  if not 0.0 < config.data.label_fraction <= 1.0:
+    raise ValueError(f"config.data.label_fraction must be in (0, 1], got {config.data.label_fraction}.")
+  if config.data.labels_per_class > 0 and config.data.label_fraction != 1.0:
+    raise ValueError("set config.data.labels_per_class or config.data.label_fraction, not both.")
+  if not 0.0 < config.augment.crop_scale[0] <= config.augment.crop_scale[1] <= 1.0:
+    raise ValueError(f"config.augment.crop_scale must satisfy 0 < low <= high <= 1, got {config.augment.crop_scale}.")
+  if not config.eval.knn_k or min(config.eval.knn_k) <= 0:
+    raise ValueError(f"config.eval.knn_k must hold positive integers, got {config.eval.knn_k}.")

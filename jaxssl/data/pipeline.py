@@ -1,0 +1,78 @@
+"""Host batches as a pure function of the step, prefetched on a thread.
+
+The global batch at step s is drawn from per-epoch permutations seeded by (seed, stream, epoch), so a resumed
+run sees exactly the batches an uninterrupted one would, and every process derives the same global batch
+and keeps its own rows. Images stay uint8: augmentation happens on device.
+"""
+import collections
+import concurrent.futures
+import dataclasses
+import functools
+from typing import Callable, Iterator
+
+import numpy as np
+
+STREAM_IDS = {"unlabelled": 0, "labelled": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """Everything a run reads. Images uint8 [N, H, W, C]; labels int32 [N]."""
+  labelled_images: np.ndarray
+  labelled_labels: np.ndarray
+  unlabelled_images: np.ndarray
+  test_images: np.ndarray
+  test_labels: np.ndarray
+  num_classes: int
+
+  @property
+  def image_shape(self) -> tuple[int, int, int]:
+    return self.test_images.shape[1:]
+
+
+@functools.lru_cache(maxsize=8)
+def _permutation(n: int, seed: int, stream: int, epoch: int) -> np.ndarray:
+  return np.random.default_rng([seed, stream, epoch]).permutation(n)
+
+
+def sample_indices(n: int, batch_size: int, step: int, seed: int, stream: int) -> np.ndarray:
+  """Indices [batch_size] of the global batch at `step`: positions step*B..(step+1)*B of the endless
+  sequence of per-epoch permutations of range(n) (a batch larger than n spans several epochs)."""
+  positions = step * batch_size + np.arange(batch_size)
+  epochs, offsets = np.divmod(positions, n)
+  out = np.empty(batch_size, np.int64)
+  for epoch in np.unique(epochs):
+    mask = epochs == epoch
+    out[mask] = _permutation(n, seed, stream, int(epoch))[offsets[mask]]
+  return out
+
+
+def make_batch_fn(dataset: Dataset, batch_sizes: dict[str, int], seed: int, process_index: int = 0,
+                  process_count: int = 1) -> Callable[[int], dict[str, np.ndarray]]:
+  """Returns step -> this process's rows of the global batch: `unlabelled` [B_u/P, H, W, C],
+  `labelled` [B_l/P, H, W, C] and `label` [B_l/P], for the streams named in `batch_sizes`."""
+  def batch_at(step: int) -> dict[str, np.ndarray]:
+    batch = {}
+    for stream, size in batch_sizes.items():
+      images = dataset.unlabelled_images if stream == "unlabelled" else dataset.labelled_images
+      idx = sample_indices(len(images), size, step, seed, STREAM_IDS[stream])
+      local = size // process_count
+      idx = idx[process_index * local:(process_index + 1) * local]
+      batch[stream] = images[idx]
+      if stream == "labelled":
+        batch["label"] = dataset.labelled_labels[idx]
+    return batch
+  return batch_at
+
+
+def prefetch(batch_fn: Callable[[int], dict], start: int, stop: int, depth: int = 2) -> Iterator[dict]:
+  """Yields batch_fn(start), ..., batch_fn(stop - 1), computing up to `depth` ahead on a thread."""
+  with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="jaxssl-data") as pool:
+    pending = collections.deque(pool.submit(batch_fn, s) for s in range(start, min(start + depth, stop)))
+    next_step = start + len(pending)
+    while pending:
+      batch = pending.popleft().result()
+      if next_step < stop:
+        pending.append(pool.submit(batch_fn, next_step))
+        next_step += 1
+      yield batch

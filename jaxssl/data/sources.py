@@ -1,0 +1,163 @@
+"""Dataset sources: each returns a dataset's images (uint8, NHWC, resized to `image_size`) and labels.
+
+Sources are picked by name from `SOURCES`. They read whole datasets into host memory: every dataset of the
+mission (STL-10's 105k 96×96 images included, ~2.9 GB) fits, and in-memory arrays let batches be a pure
+function of the step (exact resume, identical global batches on any number of devices).
+"""
+import dataclasses
+import functools
+import gzip
+import os
+from typing import Callable
+
+import jax
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Arrays:
+  """A dataset as host arrays. Images uint8 [N, H, W, C]; labels int32 [N]."""
+  train_images: np.ndarray
+  train_labels: np.ndarray
+  test_images: np.ndarray
+  test_labels: np.ndarray
+  num_classes: int
+  extra_unlabelled: np.ndarray | None = None  # Images that come without labels (STL-10 `unlabelled`).
+
+
+def resize_uint8(images: np.ndarray, size: int, chunk: int = 4096) -> np.ndarray:
+  """Bilinearly resizes uint8 [N, H, W, C] images to [N, size, size, C] (no-op when already that size)."""
+  if images.shape[1:3] == (size, size):
+    return images
+  cpu = jax.local_devices(backend="cpu")[0]
+  out = []
+  for start in range(0, len(images), chunk):
+    part = jax.device_put(images[start:start + chunk].astype(np.float32), cpu)
+    resized = jax.image.resize(part, (len(part), size, size, images.shape[3]), "bilinear")
+    out.append(np.asarray(jax.numpy.clip(jax.numpy.round(resized), 0, 255)).astype(np.uint8))
+  return np.concatenate(out)
+
+
+def digits(image_size: int, **_) -> Arrays:
+  """scikit-learn's 1797 8×8 handwritten digits (ships with scikit-learn), upsampled; a fixed stratified
+  80/20 train/test split (seed 0, independent of the run's seed so the test set never moves)."""
+  from sklearn import datasets, model_selection
+
+  raw = datasets.load_digits()
+  images = np.round(raw.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+  labels = raw.target.astype(np.int32)
+  train_idx, test_idx = model_selection.train_test_split(
+      np.arange(len(labels)), test_size=0.2, stratify=labels, random_state=0)
+  images = resize_uint8(images, image_size)
+  return Arrays(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx], num_classes=10)
+
+
+IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
+def read_idx(path: str) -> np.ndarray:
+  """Reads an IDX file (gzipped or not), the format of MNIST and Fashion-MNIST, into a numpy array."""
+  opener = gzip.open if path.endswith(".gz") else open
+  with opener(path, "rb") as f:
+    data = f.read()
+  if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_DTYPES:
+    raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4].hex()}).")
+  ndim = data[3]
+  shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+  dtype = np.dtype(IDX_DTYPES[data[2]])
+  payload = data[4 + 4 * ndim:]
+  if len(payload) != int(np.prod(shape)) * dtype.itemsize:
+    raise ValueError(f"{path} is truncated: header says {shape}, payload has {len(payload)} bytes.")
+  return np.frombuffer(payload, dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte")
+
+
+def fashion_mnist(image_size: int, manual_dir: str = "", tfds_data_dir: str = "", **_) -> Arrays:
+  """Fashion-MNIST (60k train, 10k test, 28×28 grey). From the four original IDX files in `manual_dir`
+  (`.gz` or not; Debian's `dataset-fashion-mnist` puts them in /usr/share/datasets/fashion-mnist), or from
+  TFDS when `manual_dir` is empty."""
+  if not manual_dir:
+    return tfds_source("fashion_mnist", image_size=image_size, tfds_data_dir=tfds_data_dir)
+  paths = []
+  for name in FASHION_FILES:
+    found = [os.path.join(manual_dir, name + ext) for ext in (".gz", "")
+             if os.path.exists(os.path.join(manual_dir, name + ext))]
+    if not found:
+      raise FileNotFoundError(
+          f"Fashion-MNIST file {name}(.gz) not found in config.data.manual_dir={manual_dir!r}. Put the four IDX "
+          f"files {', '.join(FASHION_FILES)} there (on Debian: apt-get install dataset-fashion-mnist, then "
+          "--config.data.manual_dir=/usr/share/datasets/fashion-mnist), or leave manual_dir empty to use TFDS.")
+    paths.append(found[0])
+  train_x, train_y, test_x, test_y = (read_idx(p) for p in paths)
+  return Arrays(resize_uint8(train_x[..., None], image_size), train_y.astype(np.int32),
+                resize_uint8(test_x[..., None], image_size), test_y.astype(np.int32), num_classes=10)
+
+
+# TFDS name -> (train split, test split, split of extra unlabelled images or None).
+TFDS_SPLITS = {
+    "stl10": ("train", "test", "unlabelled"),
+    "cifar10": ("train", "test", None),
+    "cifar100": ("train", "test", None),
+    "svhn_cropped": ("train", "test", None),
+    "cats_vs_dogs": ("train[:80%]", "train[80%:]", None),  # TFDS has only a train split.
+    "fashion_mnist": ("train", "test", None),
+}
+
+
+def _tfds_split(name: str, split: str, image_size: int, data_dir: str) -> tuple[np.ndarray, np.ndarray]:
+  """Reads one TFDS split as (uint8 images [N, S, S, C], int32 labels [N]), resized on the host with TF."""
+  import tensorflow as tf
+  import tensorflow_datasets as tfds
+
+  tf.config.set_visible_devices([], "GPU")  # TF is only the input pipeline: accelerators stay with JAX.
+  try:
+    ds = tfds.load(name, split=split, as_supervised=True, shuffle_files=False, data_dir=data_dir or None)
+  except Exception as e:  # Network, missing files, corrupt records: say what to do.
+    raise RuntimeError(
+        f"could not load TFDS dataset {name!r} split {split!r}: {e}\nPrepare it where there is internet "
+        f"(python -c \"import tensorflow_datasets as tfds; tfds.builder('{name}').download_and_prepare()\") and "
+        "point --config.data.tfds_data_dir at that data_dir; for Fashion-MNIST, config.data.manual_dir can read "
+        "the raw IDX files instead.") from e
+
+  def resize(image, label):
+    if image.shape[0] != image_size or image.shape[1] != image_size:
+      image = tf.cast(tf.clip_by_value(tf.round(tf.image.resize(image, (image_size, image_size), antialias=True)),
+                                       0, 255), tf.uint8)
+    return image, tf.cast(label, tf.int32)
+
+  images, labels = [], []
+  for x, y in tfds.as_numpy(ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE).batch(1024)):
+    images.append(x)
+    labels.append(y)
+  return np.concatenate(images), np.concatenate(labels)
+
+
+def tfds_source(name: str, image_size: int, tfds_data_dir: str = "", **_) -> Arrays:
+  """A TFDS image-classification dataset by name (see TFDS_SPLITS)."""
+  import tensorflow_datasets as tfds
+
+  train_split, test_split, unlabelled_split = TFDS_SPLITS[name]
+  read = functools.partial(_tfds_split, name, image_size=image_size, data_dir=tfds_data_dir)
+  train_x, train_y = read(train_split)
+  test_x, test_y = read(test_split)
+  extra = read(unlabelled_split)[0] if unlabelled_split else None
+  num_classes = tfds.builder(name, data_dir=tfds_data_dir or None).info.features["label"].num_classes
+  return Arrays(train_x, train_y, test_x, test_y, num_classes=num_classes, extra_unlabelled=extra)
+
+
+SOURCES: dict[str, Callable[..., Arrays]] = {
+    "digits": digits,
+    "fashion_mnist": fashion_mnist,
+    **{name: functools.partial(tfds_source, name) for name in TFDS_SPLITS if name != "fashion_mnist"},
+}
+
+
+def get_source(name: str) -> Callable[..., Arrays]:
+  """Returns the source called `name`; an unknown name raises with the list of valid names."""
+  if name not in SOURCES:
+    raise ValueError(f"unknown dataset {name!r}; config.data.name must be one of {sorted(SOURCES)}.")
+  return SOURCES[name]

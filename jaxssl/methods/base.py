@@ -1,0 +1,37 @@
+"""What every method provides to the train loop, which knows nothing about any particular method."""
+import ml_collections
+from flax import nnx
+
+from jaxssl import augment
+
+
+class Method:
+  """A training objective. Subclasses set `streams` and implement `default_config`, `build` and `loss`.
+
+  - `batch_sizes()`: global batch size of each host stream the method reads ("unlabelled", "labelled").
+  - `build(image_shape, num_classes, rngs)`: the NNX model; `model.encoder` is the representation.
+  - `loss(model, batch, key, axis_name)`: (scalar loss, dict of scalar metrics) for this device's part of
+    the batch; `batch` holds uint8 `unlabelled` [b_u, H, W, C], `labelled` [b_l, H, W, C], int32 `label` [b_l].
+    `key` is the step's key, the same on every device: draw per-example randomness with
+    `augment.views(..., axis_name=axis_name)` so results do not depend on how the batch is split.
+  """
+  streams: tuple[str, ...] = ()
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+    self.options = config[config.method]
+    self.view_config = augment.ViewConfig.from_config(config.augment)
+
+  @staticmethod
+  def default_config() -> ml_collections.ConfigDict:
+    raise NotImplementedError
+
+  def batch_sizes(self) -> dict[str, int]:
+    sizes = {"unlabelled": self.config.batch_size, "labelled": self.config.labelled_batch_size}
+    return {stream: sizes[stream] for stream in self.streams}
+
+  def build(self, image_shape: tuple[int, int, int], num_classes: int, rngs: nnx.Rngs) -> nnx.Module:
+    raise NotImplementedError
+
+  def loss(self, model: nnx.Module, batch: dict, key, axis_name: str | None = None):
+    raise NotImplementedError

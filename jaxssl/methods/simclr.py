@@ -1,0 +1,28 @@
+"""SimCLR: two augmented views of each unlabelled image, pulled together by NT-Xent through a projector."""
+import jax
+import ml_collections
+
+from jaxssl import augment, losses, models
+from jaxssl.methods.base import Method
+
+
+class SimCLR(Method):
+  """Encoder + MLP projector; loss = nt_xent(projector(encoder(view1)), projector(encoder(view2))) with
+  negatives from the whole global batch. Main stream: `config.batch_size` unlabelled images per step."""
+  streams = ("unlabelled",)
+
+  @staticmethod
+  def default_config() -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict({"temperature": 0.1, "projector_dims": (128, 128)})
+
+  def build(self, image_shape, num_classes, rngs):
+    del num_classes  # Self-supervised: labels are only used by evaluation.
+    encoder = models.build_encoder(self.config.model, image_shape[-1], image_shape[0], rngs)
+    return models.EncoderAndHead(encoder, models.MLP(encoder.features, tuple(self.options.projector_dims), rngs=rngs))
+
+  def loss(self, model, batch, key, axis_name=None):
+    images = batch["unlabelled"]
+    key1, key2 = jax.random.split(key)
+    z1 = model(augment.views(key1, images, self.view_config, axis_name=axis_name), train=True)
+    z2 = model(augment.views(key2, images, self.view_config, axis_name=axis_name), train=True)
+    return losses.nt_xent(z1, z2, self.options.temperature, axis_name), {}

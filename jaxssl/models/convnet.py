@@ -1,0 +1,39 @@
+"""The small ConvNet encoder of the Keras semi-supervised STL-10 baselines."""
+import jax
+from flax import nnx
+
+
+def valid_conv_size(size: int, kernel: int = 3, stride: int = 2) -> int:
+  """Spatial size after a VALID convolution."""
+  return (size - kernel) // stride + 1
+
+
+class ConvNet(nnx.Module):
+  """4 × (Conv width, 3×3, stride 2, VALID, ReLU) -> flatten -> Dense(features) [-> ReLU].
+
+  images float [B, S, S, C] in [0, 1] -> features [B, features]. At S=96: 96→47→23→11→5; at S=32: 32→15→7→3→1.
+  No normalisation layers, as in the seeds (`final_relu=True` is the Keras SimCLR example's variant).
+  """
+
+  def __init__(self, in_channels: int, image_size: int, width: int = 128, features: int = 128,
+               final_relu: bool = False, *, rngs: nnx.Rngs):
+    sizes = [image_size]
+    for _ in range(4):
+      sizes.append(valid_conv_size(sizes[-1]))
+    if sizes[-1] < 1:
+      raise ValueError(f"convnet needs images of at least 31×31 pixels, got {image_size}; raise "
+                       "config.data.image_size.")
+    channels = [in_channels] + [width] * 4
+    self.convs = nnx.List([nnx.Conv(c_in, c_out, (3, 3), strides=2, padding="VALID", rngs=rngs)
+                           for c_in, c_out in zip(channels[:-1], channels[1:])])
+    self.dense = nnx.Linear(sizes[-1] ** 2 * width, features, rngs=rngs)
+    self.final_relu = final_relu
+    self.features = features
+
+  def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+    del train  # No dropout or normalisation: train and eval modes agree.
+    x = images
+    for conv in self.convs:
+      x = nnx.relu(conv(x))
+    x = self.dense(x.reshape(x.shape[0], -1))
+    return nnx.relu(x) if self.final_relu else x

@@ -1,0 +1,86 @@
+"""Devices: the `data` mesh, host<->device batches, and the one shard_map'ed train step.
+
+The step is an SPMD program over every device (what `pmap` expresses): parameters and optimizer state are
+replicated (P()), the batch is split along its first axis (P("data")). The loss is averaged over devices
+with `lax.pmean` INSIDE the differentiated function: under shard_map (check_vma=True) the gradient with
+respect to replicated parameters then comes back as the gradient of the global-mean loss, already summed
+over devices. (pmean-ing per-device gradients instead, the old pmap idiom, would give N× that.)
+"""
+from typing import Callable
+
+import flax.struct
+import jax
+import numpy as np
+import optax
+from flax import nnx
+from jax import lax
+from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+DATA = "data"
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything that changes during training; a pytree that orbax saves and the step donates."""
+  step: jax.Array          # int32 scalar: number of steps taken.
+  params: nnx.State        # Trainable parameters (nnx.Param).
+  rest: nnx.State          # Other model variables (e.g. BatchNorm statistics).
+  opt_state: optax.OptState
+
+
+def make_mesh(devices=None) -> jax.sharding.Mesh:
+  """A 1-D mesh with axis `data` over `devices` (default: every device of every process)."""
+  devices = list(devices) if devices is not None else jax.devices()
+  return jax.make_mesh((len(devices),), (DATA,), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
+
+
+def replicate(mesh: jax.sharding.Mesh, tree):
+  """Places a pytree of arrays on every device of `mesh`."""
+  return jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+def shard_batch(mesh: jax.sharding.Mesh, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+  """This process's rows of a global batch -> global arrays split along axis 0 over `data`."""
+  sharding = NamedSharding(mesh, P(DATA))
+  return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
+
+
+def to_host(x: jax.Array) -> np.ndarray:
+  """A global array as one numpy array on every process."""
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True) if jax.process_count() > 1 else x)
+
+
+def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, loss_fn: Callable,
+                    mesh: jax.sharding.Mesh, key: jax.Array) -> Callable:
+  """Returns jitted (state, batch) -> (new state, metrics), with `state` donated.
+
+  loss_fn(model, local_batch, key, axis_name) -> (scalar loss, dict of scalars), as `Method.loss`.
+  The step's key is fold_in(key, step), the same on every device: randomness is a function of the step
+  (and, through `augment.views`, of each example's global index), not of the device layout.
+  """
+  def step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+    step_key = jax.random.fold_in(key, state.step)
+
+    def global_loss(params):
+      model = nnx.merge(graphdef, params, state.rest)
+      loss, metrics = loss_fn(model, batch, step_key, DATA)
+      return lax.pmean(loss, DATA), (metrics, nnx.state(model, nnx.Not(nnx.Param)))
+
+    (loss, (metrics, rest)), grads = jax.value_and_grad(global_loss, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {**lax.pmean(metrics, DATA), "loss": loss, "grad_norm": optax.tree.norm(grads)}
+    return state.replace(step=state.step + 1, params=params, rest=rest, opt_state=opt_state), metrics
+
+  sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(DATA)), out_specs=(P(), P()))
+  return jax.jit(sharded, donate_argnums=0)
+
+
+def make_embed_fn(graphdef: nnx.GraphDef, mesh: jax.sharding.Mesh, preprocess: Callable) -> Callable:
+  """Returns jitted (params, rest, uint8 images [B, H, W, C] sharded over `data`) -> features [B, D],
+  running `model.encoder(preprocess(images), train=False)` on every device's rows."""
+  def embed(params, rest, images):
+    return nnx.merge(graphdef, params, rest).encoder(preprocess(images), train=False)
+
+  return jax.jit(jax.shard_map(embed, mesh=mesh, in_specs=(P(), P(), P(DATA)), out_specs=P(DATA)))

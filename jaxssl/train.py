@@ -1,0 +1,138 @@
+"""One run: config -> data, model, method, optimizer -> the train loop -> kNN / linear-probe evaluation.
+
+The workdir holds orbax checkpoints (`checkpoints/`), the resolved `config.json`, TensorBoard events and
+`results.json` (every evaluation so far and the final metrics). Calling again with the same workdir resumes
+from the latest checkpoint.
+"""
+import functools
+import json
+import logging
+import math
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+tf.config.set_visible_devices([], "GPU")  # TF is only the input pipeline (and clu's event writer).
+
+import jax  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import jax.numpy as jnp
+import ml_collections
+from clu import metric_writers, periodic_actions
+from flax import nnx
+
+from jaxssl import augment, checkpoint, config as config_lib, data, evaluate, methods, optim, parallel
+
+
+def _write_json(path: str, obj) -> None:
+  """Writes JSON atomically (a crash never leaves a half-written file in place of a good one)."""
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def _read_json(path: str) -> dict:
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return json.load(f)
+
+
+def create_state(method: methods.Method, dataset: data.Dataset, config: ml_collections.ConfigDict):
+  """Builds the model and optimizer: returns (graphdef, initial TrainState, optax tx, lr schedule)."""
+  model = method.build(dataset.image_shape, dataset.num_classes, nnx.Rngs(config.seed))
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  tx, lr = optim.create(config.optimizer, config.num_train_steps)
+  state = parallel.TrainState(step=jnp.zeros((), jnp.int32), params=params, rest=rest, opt_state=tx.init(params))
+  return graphdef, state, tx, lr
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains `config.method` for `config.num_train_steps` steps, evaluating every `eval_every_steps` and at
+  the end; resumes from `workdir` if it holds a checkpoint. Returns the contents of results.json."""
+  start_time = time.time()
+  mesh = parallel.make_mesh()
+  config_lib.validate(config, mesh.devices.size, jax.process_count())
+  is_main = jax.process_index() == 0
+  os.makedirs(workdir, exist_ok=True)
+  method = methods.create(config)
+  dataset = data.load(config.data)
+  logging.info("data %s: %d labelled, %d unlabelled, %d test images of shape %s; %d devices.", config.data.name,
+               len(dataset.labelled_images), len(dataset.unlabelled_images), len(dataset.test_images),
+               dataset.image_shape, mesh.devices.size)
+
+  graphdef, state, tx, lr = create_state(method, dataset, config)
+  state = parallel.replicate(mesh, state)
+  ckpt = checkpoint.manager(os.path.join(workdir, "checkpoints"), config.max_checkpoints_to_keep)
+  state, resumed = checkpoint.restore_latest(ckpt, state)
+  start_step = int(state.step)
+  if start_step > config.num_train_steps:
+    raise ValueError(f"{workdir} holds a checkpoint of step {start_step}, past config.num_train_steps="
+                     f"{config.num_train_steps}; raise num_train_steps or use a new --workdir.")
+  if resumed:
+    logging.info("Resumed from the checkpoint of step %d in %s.", start_step, workdir)
+
+  results_path = os.path.join(workdir, "results.json")
+  results = _read_json(results_path) if resumed else {}
+  results.update(config=config.to_dict(), start_step=start_step)
+  results.setdefault("evals", {})
+  writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
+  if is_main:
+    _write_json(os.path.join(workdir, "config.json"), config.to_dict())
+
+  train_step = parallel.make_train_step(graphdef, tx, method.loss, mesh, jax.random.key(config.seed))
+  embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
+
+  def run_eval(step: int) -> dict:
+    features = functools.partial(embed, state.params, state.rest)
+    bank = evaluate.extract_features(features, dataset.labelled_images, mesh, config.eval.batch_size)
+    test = evaluate.extract_features(features, dataset.test_images, mesh, config.eval.batch_size)
+    metrics = evaluate.evaluate_features(bank, dataset.labelled_labels, test, dataset.test_labels,
+                                         dataset.num_classes, config.eval)
+    writer.write_scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
+    results["evals"][str(step)] = metrics
+    if is_main:
+      _write_json(results_path, results)
+    return metrics
+
+  if start_step == 0:
+    run_eval(0)  # The untrained encoder: the baseline every later evaluation is read against.
+  report = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps, writer=writer)
+  batch_fn = data.make_batch_fn(dataset, method.batch_sizes(), config.seed, jax.process_index(),
+                                jax.process_count())
+  train_metrics = results.get("train", {})
+  for step, batch in enumerate(data.prefetch(batch_fn, start_step, config.num_train_steps), start_step + 1):
+    state, metrics = train_step(state, parallel.shard_batch(mesh, batch))
+    report(step, time.time())
+    is_last = step == config.num_train_steps
+    if is_last or step % math.gcd(config.log_every_steps, config.checkpoint_every_steps) == 0:
+      # Fetching metrics syncs the host: only here, and always before a checkpoint is written.
+      train_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      if not all(map(math.isfinite, train_metrics.values())):
+        ckpt.wait_until_finished()
+        raise FloatingPointError(
+            f"non-finite training metrics at step {step}: {train_metrics}. No checkpoint of this state was "
+            f"written; the last good checkpoint is step {ckpt.latest_step()} in {workdir}. Lower "
+            "config.optimizer.learning_rate (or add warm-up) and rerun with the same --workdir to resume.")
+      if is_last or step % config.log_every_steps == 0:
+        writer.write_scalars(step, {**{f"train/{k}": v for k, v in train_metrics.items()},
+                                    "train/learning_rate": float(lr(step - 1))})
+    if is_last or step % config.eval_every_steps == 0:
+      run_eval(step)
+    if is_last or step % config.checkpoint_every_steps == 0:
+      checkpoint.save(ckpt, step, state)
+
+  final_step = config.num_train_steps
+  if str(final_step) not in results["evals"]:  # Resumed after the end: evaluate the restored state once.
+    run_eval(final_step)
+  ckpt.wait_until_finished()
+  ckpt.close()
+  results.update(train=train_metrics, final={"step": final_step, **results["evals"][str(final_step)]},
+                 wall_time_s=time.time() - start_time)
+  if is_main:
+    _write_json(results_path, results)
+  writer.flush()
+  writer.close()
+  return results

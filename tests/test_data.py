@@ -1,0 +1,131 @@
+"""Data: stratified labelled split, step-indexed batches, the IDX reader, TFDS sources under mock_data."""
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from jaxssl import config as config_lib, data
+
+
+def test_labelled_indices_stratified_and_reproducible():
+  labels = np.repeat(np.arange(5), 30)
+  a = data.labelled_indices(labels, 5, labels_per_class=4, seed=0)
+  np.testing.assert_array_equal(np.bincount(labels[a]), [4] * 5)
+  np.testing.assert_array_equal(a, data.labelled_indices(labels, 5, labels_per_class=4, seed=0))
+  assert not np.array_equal(a, data.labelled_indices(labels, 5, labels_per_class=4, seed=1))
+  f = data.labelled_indices(labels, 5, label_fraction=0.1, seed=0)
+  np.testing.assert_array_equal(np.bincount(labels[f]), [3] * 5)
+  assert len(data.labelled_indices(labels, 5)) == 150
+  with pytest.raises(ValueError, match="class 0 has only 30 training images"):
+    data.labelled_indices(labels, 5, labels_per_class=31)
+
+
+def test_sample_indices_walk_through_epochs():
+  seen = np.concatenate([data.sample_indices(10, 4, step, seed=0, stream=0) for step in range(5)])
+  np.testing.assert_array_equal(np.sort(seen[:10]), np.arange(10))  # Epoch 0 is a permutation.
+  np.testing.assert_array_equal(np.sort(seen[10:20]), np.arange(10))
+  np.testing.assert_array_equal(data.sample_indices(10, 4, 3, 0, 0), seen[12:16])  # Function of the step.
+  big = data.sample_indices(3, 7, 0, 0, 0)  # A batch larger than the dataset spans epochs.
+  assert sorted(big[:3]) == [0, 1, 2] and sorted(big[3:6]) == [0, 1, 2]
+
+
+def test_batch_fn_process_rows_make_the_global_batch():
+  rng = np.random.default_rng(0)
+  ds = data.Dataset(labelled_images=rng.integers(0, 255, (20, 4, 4, 1), np.uint8), labelled_labels=np.arange(20) % 4,
+                    unlabelled_images=rng.integers(0, 255, (50, 4, 4, 1), np.uint8),
+                    test_images=np.zeros((3, 4, 4, 1), np.uint8), test_labels=np.zeros(3, np.int32), num_classes=4)
+  sizes = {"unlabelled": 8, "labelled": 4}
+  whole = data.make_batch_fn(ds, sizes, seed=0)(7)
+  parts = [data.make_batch_fn(ds, sizes, seed=0, process_index=p, process_count=2)(7) for p in range(2)]
+  for key in ("unlabelled", "labelled", "label"):
+    np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]), whole[key])
+  assert whole["unlabelled"].shape == (8, 4, 4, 1) and whole["unlabelled"].dtype == np.uint8
+  # The label belongs to its image.
+  idx = [np.flatnonzero((ds.labelled_images == im).all(axis=(1, 2, 3)))[0] for im in whole["labelled"]]
+  np.testing.assert_array_equal(ds.labelled_labels[idx], whole["label"])
+  steps = list(data.prefetch(data.make_batch_fn(ds, sizes, 0), 3, 6))
+  assert len(steps) == 3
+  np.testing.assert_array_equal(steps[0]["unlabelled"], data.make_batch_fn(ds, sizes, 0)(3)["unlabelled"])
+
+
+def _write_idx(path, array):
+  codes = {np.uint8: 0x08, np.int32: 0x0C}
+  header = bytes([0, 0, codes[array.dtype.type], array.ndim]) + b"".join(
+      int(d).to_bytes(4, "big") for d in array.shape)
+  body = array.astype(array.dtype.newbyteorder(">")).tobytes()
+  with (gzip.open if path.endswith(".gz") else open)(path, "wb") as f:
+    f.write(header + body)
+
+
+def test_read_idx_roundtrip_and_errors(tmp_path):
+  images = np.random.default_rng(0).integers(0, 256, (5, 7, 3), np.uint8)
+  _write_idx(str(tmp_path / "a.gz"), images)
+  np.testing.assert_array_equal(data.read_idx(str(tmp_path / "a.gz")), images)
+  ints = np.array([1, -2, 300], np.int32)
+  _write_idx(str(tmp_path / "b"), ints)
+  np.testing.assert_array_equal(data.read_idx(str(tmp_path / "b")), ints)
+  (tmp_path / "bad").write_bytes(b"\x01\x02\x03")
+  with pytest.raises(ValueError, match="not an IDX file"):
+    data.read_idx(str(tmp_path / "bad"))
+  with open(tmp_path / "short", "wb") as f:
+    f.write(bytes([0, 0, 8, 1]) + (10).to_bytes(4, "big") + b"abc")
+  with pytest.raises(ValueError, match="truncated"):
+    data.read_idx(str(tmp_path / "short"))
+
+
+def test_fashion_mnist_from_idx_files(tmp_path):
+  rng = np.random.default_rng(0)
+  for prefix, n in (("train", 40), ("t10k", 20)):
+    _write_idx(str(tmp_path / f"{prefix}-images-idx3-ubyte.gz"), rng.integers(0, 256, (n, 28, 28), np.uint8))
+    _write_idx(str(tmp_path / f"{prefix}-labels-idx1-ubyte.gz"), (np.arange(n) % 10).astype(np.uint8))
+  config = config_lib.base_config("simclr")
+  config.data.name, config.data.manual_dir, config.data.labels_per_class = "fashion_mnist", str(tmp_path), 2
+  ds = data.load(config.data)
+  assert ds.labelled_images.shape == (20, 32, 32, 1) and ds.test_images.shape == (20, 32, 32, 1)
+  assert len(ds.unlabelled_images) == 40 and ds.num_classes == 10
+  np.testing.assert_array_equal(np.bincount(ds.labelled_labels), [2] * 10)
+  os.remove(tmp_path / "t10k-labels-idx1-ubyte.gz")
+  with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte.*apt-get install dataset-fashion-mnist"):
+    data.load(config.data)
+
+
+def test_real_fashion_mnist_if_installed():
+  """The Debian package's files (gzip-recompressed) read as the real 60k/10k dataset."""
+  root = "/usr/share/datasets/fashion-mnist"
+  if not os.path.exists(os.path.join(root, "t10k-labels-idx1-ubyte.gz")):
+    pytest.skip("Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
+  labels = data.read_idx(os.path.join(root, "t10k-labels-idx1-ubyte.gz"))
+  assert labels.shape == (10000,) and np.array_equal(np.bincount(labels), [1000] * 10)
+
+
+def test_digits_source():
+  config = config_lib.base_config("simclr")
+  config.data.labels_per_class = 10
+  ds = data.load(config.data)
+  assert ds.image_shape == (32, 32, 1) and len(ds.labelled_images) == 100
+  assert len(ds.unlabelled_images) + len(ds.test_images) == 1797 and ds.labelled_images.dtype == np.uint8
+  config.data.unlabelled_includes_labelled = False
+  assert len(data.load(config.data).unlabelled_images) == len(ds.unlabelled_images) - 100
+
+
+@pytest.mark.parametrize("name, shape, extra", [("stl10", (96, 96, 3), True), ("cifar10", (32, 32, 3), False)])
+def test_tfds_sources_under_mock_data(name, shape, extra):
+  import tensorflow_datasets as tfds
+
+  config = config_lib.base_config("simclr")
+  config.data.name, config.data.image_size = name, shape[0]  # Mock labels are random: keep every label.
+  with tfds.testing.mock_data(num_examples=40):
+    arrays = data.get_source(name)(image_size=shape[0])
+    ds = data.load(config.data)
+  assert arrays.train_images.shape == (40, *shape) and arrays.train_images.dtype == np.uint8
+  assert arrays.num_classes == 10 and arrays.test_labels.dtype == np.int32
+  assert (arrays.extra_unlabelled is not None) == extra
+  assert len(ds.unlabelled_images) == 40 + (40 if extra else 0)
+  with tfds.testing.mock_data(num_examples=8):  # Resizing on the way in.
+    assert data.get_source(name)(image_size=24).train_images.shape == (8, 24, 24, 3)
+
+
+def test_unknown_dataset_lists_valid_names():
+  with pytest.raises(ValueError, match=r"unknown dataset 'imagenet'.*'cifar10'.*'digits'"):
+    data.get_source("imagenet")

@@ -1,0 +1,76 @@
+"""kNN against a brute-force numpy implementation; the linear probe on separable features, encoder untouched."""
+import functools
+
+import jax
+import numpy as np
+from flax import nnx
+
+from jaxssl import augment, config as config_lib, evaluate, models, parallel
+
+
+def knn_numpy(bank, bank_labels, queries, num_classes, k, temperature, weighted):
+  bank = bank / np.linalg.norm(bank, axis=1, keepdims=True)
+  queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+  preds = []
+  for q in queries:
+    sims = bank @ q
+    top = np.argsort(-sims)[:k]
+    votes = np.zeros(num_classes)
+    for j in top:
+      votes[bank_labels[j]] += np.exp(sims[j] / temperature) if weighted else 1.0
+    preds.append(np.argmax(votes))
+  return np.array(preds)
+
+
+def test_knn_matches_brute_force():
+  rng = np.random.default_rng(0)
+  bank, queries = rng.normal(size=(300, 16)), rng.normal(size=(70, 16))
+  bank_labels = rng.integers(0, 5, 300)
+  for weighted in (True, False):
+    preds = evaluate.knn_predict(bank, bank_labels, queries, 5, ks=(1, 20, 200), temperature=0.1,
+                                 weighted=weighted, chunk_size=32)
+    for k in (1, 20, 200):
+      np.testing.assert_array_equal(preds[k], knn_numpy(bank, bank_labels, queries, 5, k, 0.1, weighted))
+  # Weighted and majority votes disagree somewhere at k=200 on random data.
+  assert not np.array_equal(preds[200], evaluate.knn_predict(bank, bank_labels, queries, 5, (200,), 0.1)[200])
+
+
+def test_knn_separable_clusters_and_small_bank():
+  rng = np.random.default_rng(1)
+  centres = rng.normal(size=(4, 32)) * 5
+  labels = np.repeat(np.arange(4), 10)
+  bank = centres[labels] + rng.normal(size=(40, 32))
+  test_labels = np.repeat(np.arange(4), 25)
+  queries = centres[test_labels] + rng.normal(size=(100, 32))
+  preds = evaluate.knn_predict(bank, labels, queries, 4, ks=(20, 200))  # k=200 > 40: clamped to 40.
+  assert np.mean(preds[20] == test_labels) == 1.0 and np.mean(preds[200] == test_labels) == 1.0
+
+
+def test_linear_probe_learns_a_linear_rule():
+  rng = np.random.default_rng(2)
+  w = rng.normal(size=(20, 3))
+  x_train, x_test = rng.normal(size=(600, 20)), rng.normal(size=(300, 20))
+  acc = evaluate.linear_probe(x_train, np.argmax(x_train @ w, 1), x_test, np.argmax(x_test @ w, 1), 3)
+  assert acc > 0.95
+  # Labels that no linear rule explains stay near chance.
+  chance = evaluate.linear_probe(x_train, rng.integers(0, 3, 600), x_test, rng.integers(0, 3, 300), 3)
+  assert chance < 0.5
+
+
+def test_evaluation_leaves_encoder_bit_identical(devices):
+  config = config_lib.base_config("supervised")
+  model = models.EncoderAndHead(models.build_encoder(config.model, 1, 32, nnx.Rngs(0)), nnx.Linear(128, 3, rngs=nnx.Rngs(1)))
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  before = jax.tree.map(np.array, params)
+  mesh = parallel.make_mesh(devices)
+  embed = functools.partial(parallel.make_embed_fn(graphdef, mesh, augment.to_float), params, rest)
+  rng = np.random.default_rng(3)
+  images = rng.integers(0, 256, (30, 32, 32, 1), np.uint8)
+  features = evaluate.extract_features(embed, images, mesh, batch_size=8)  # 4 batches, the last one padded.
+  labels = np.arange(30) % 3
+  metrics = evaluate.evaluate_features(features, labels, features, labels, 3, config.eval)
+  assert set(metrics) == {"knn_k20", "knn_k200", "probe"}
+  jax.tree.map(np.testing.assert_array_equal, before, jax.tree.map(np.array, params))
+  # Features of the padded, sharded extraction equal a plain forward pass.
+  direct = model.encoder(augment.to_float(images))
+  np.testing.assert_allclose(features, direct, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,44 @@
+"""The one train step: 4 devices give the same loss and parameters as 1 device for the same global batch."""
+import jax
+import numpy as np
+import pytest
+
+from jaxssl import config as config_lib, data, methods, parallel, train
+
+
+@pytest.mark.parametrize("method", ["simclr", "supervised"])
+def test_train_step_same_on_1_and_4_devices(devices, method):
+  # SGD with momentum: the update is linear in the gradient, so a gradient summed instead of averaged over
+  # the 4 devices (the shard_map trap) would move the parameters 4x as far and fail the comparison.
+  # (Adam would hide it: its update is invariant to the gradient's scale.)
+  config = config_lib.base_config(method)
+  config.data.labels_per_class = 8
+  config.batch_size = config.labelled_batch_size = 16
+  config.model.width = 16
+  config.optimizer.name, config.optimizer.learning_rate = "sgd", 0.1
+  m = methods.create(config)
+  dataset = data.load(config.data)
+  batch_fn = data.make_batch_fn(dataset, m.batch_sizes(), seed=0)
+  results = []
+  for mesh_devices in (devices[:1], devices):
+    mesh = parallel.make_mesh(mesh_devices)
+    graphdef, state, tx, _ = train.create_state(m, dataset, config)
+    start = jax.tree.map(np.asarray, state.params)
+    step = parallel.make_train_step(graphdef, tx, m.loss, mesh, jax.random.key(0))
+    state = parallel.replicate(mesh, state)
+    losses = []
+    for i in range(3):
+      state, out = step(state, parallel.shard_batch(mesh, batch_fn(i)))
+      losses.append(float(out["loss"]))
+    results.append((losses, jax.tree.map(lambda a, b: np.asarray(a) - b, state.params, start)))
+  (loss1, moved1), (loss4, moved4) = results
+  np.testing.assert_allclose(loss4, loss1, rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6), moved4, moved1)
+  assert max(float(np.abs(d).max()) for d in jax.tree.leaves(moved1)) > 1e-3  # The steps did move them.
+
+
+def test_batch_not_divisible_by_devices_is_a_clear_error(devices):
+  config = config_lib.base_config("simclr")
+  config.batch_size = 30
+  with pytest.raises(ValueError, match=r"global unlabelled batch \(30\) must be a positive multiple of the 4 devices"):
+    config_lib.validate(config, num_devices=4)
