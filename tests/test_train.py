@@ -1,0 +1,148 @@
+"""End to end on digits: runs that learn, checkpoint resume, bad input, the command line, the configs."""
+import glob
+import importlib.util
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from jaxssl import checkpoint, config as config_lib, data, methods, parallel, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_config(name):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", name + ".py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def test_simclr_on_digits_beats_the_untrained_encoder(tmp_path):
+  config = load_config("simclr_digits")
+  config.batch_size, config.num_train_steps = 128, 80
+  config.eval_every_steps = config.checkpoint_every_steps = 80
+  results = train.train_and_evaluate(config, str(tmp_path))
+  initial, final = results["evals"]["0"], results["final"]
+  assert final["knn_k20"] > initial["knn_k20"] + 0.03, results["evals"]
+  assert results["train"]["loss"] < 5.0  # log(2·128 − 1) = 5.54 is chance.
+  assert os.path.exists(tmp_path / "results.json") and os.path.exists(tmp_path / "config.json")
+  assert glob.glob(str(tmp_path / "events.out.tfevents.*"))
+
+
+def test_supervised_on_digits_learns(tmp_path):
+  config = load_config("supervised_digits")
+  config.num_train_steps, config.eval_every_steps, config.checkpoint_every_steps = 60, 60, 60
+  results = train.train_and_evaluate(config, str(tmp_path))
+  assert results["train"]["train_accuracy"] > 0.8
+  assert results["final"]["knn_k20"] > results["evals"]["0"]["knn_k20"] + 0.03, results["evals"]
+
+
+def tiny_config(method="simclr", steps=4):
+  config = config_lib.base_config(method)
+  config.data.labels_per_class = 5
+  config.batch_size, config.model.width, config.model.features = 16, 8, 16
+  config.num_train_steps = steps
+  config.log_every_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
+  config.eval.probe_steps = 10
+  return config
+
+
+def final_params(workdir, config):
+  m = methods.create(config)
+  _, like, _, _ = train.create_state(m, data.load(config.data), config)
+  mgr = checkpoint.manager(os.path.join(workdir, "checkpoints"), 3)
+  state = checkpoint.restore(mgr, mgr.latest_step(), parallel.replicate(parallel.make_mesh(), like))
+  mgr.close()
+  return int(state.step), jax.tree.map(np.asarray, state.params)
+
+
+def test_resume_continues_from_the_checkpoint_exactly(tmp_path):
+  interrupted, straight = str(tmp_path / "a"), str(tmp_path / "b")
+  first = train.train_and_evaluate(tiny_config(steps=4), interrupted)
+  assert first["start_step"] == 0 and sorted(os.listdir(os.path.join(interrupted, "checkpoints"))) == ["2", "4"]
+  step4, params4 = final_params(interrupted, tiny_config())
+  second = train.train_and_evaluate(tiny_config(steps=6), interrupted)
+  assert second["start_step"] == 4 and step4 == 4
+  assert set(second["evals"]) == {"0", "2", "4", "6"}  # Earlier results are kept.
+  train.train_and_evaluate(tiny_config(steps=6), straight)
+  step6a, params6a = final_params(interrupted, tiny_config())
+  step6b, params6b = final_params(straight, tiny_config())
+  assert step6a == step6b == 6
+  jax.tree.map(np.testing.assert_array_equal, params6a, params6b)  # 4 + 2 steps == 6 steps, bitwise.
+  assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params4), jax.tree.leaves(params6a)))
+  # Rerunning a finished run changes nothing and keeps its result.
+  again = train.train_and_evaluate(tiny_config(steps=6), straight)
+  assert again["start_step"] == 6 and again["final"] == second["final"]
+
+
+def test_nan_loss_stops_without_checkpointing_the_bad_state(tmp_path):
+  config = tiny_config(steps=8)
+  config.log_every_steps = 1
+  config.optimizer.name, config.optimizer.learning_rate = "sgd", 1e12
+  with pytest.raises(FloatingPointError, match=r"non-finite training metrics at step \d+.*last good checkpoint"):
+    train.train_and_evaluate(config, str(tmp_path))
+  steps = [int(s) for s in os.listdir(tmp_path / "checkpoints") if s.isdigit()]
+  for step in steps:  # Whatever was saved holds finite parameters.
+    config.num_train_steps = step
+    assert all(np.isfinite(p).all() for p in jax.tree.leaves(final_params(str(tmp_path), config)[1]))
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("method", "byol", r"unknown method 'byol'.*'simclr', 'supervised'"),
+    ("model.name", "vgg", r"unknown encoder 'vgg'.*'convnet'"),
+    ("data.name", "mnist", r"unknown dataset 'mnist'.*'digits'"),
+    ("optimizer.name", "adagrad", r"unknown optimizer 'adagrad'.*'lars'"),
+    ("data.labels_per_class", 0, r"labels_per_class must be -1"),
+])
+def test_bad_config_values_are_clear_errors(key, value, message):
+  config = config_lib.base_config("simclr")
+  section, _, leaf = key.rpartition(".")
+  (config[section] if section else config)[leaf] = value
+  with pytest.raises(ValueError, match=message):
+    config_lib.validate(config, num_devices=1)
+
+
+def test_too_many_labels_per_class_is_a_clear_error(tmp_path):
+  config = tiny_config()
+  config.data.labels_per_class = 1000
+  with pytest.raises(ValueError, match=r"class 0 has only \d+ training images, fewer than .*labels_per_class=1000"):
+    train.train_and_evaluate(config, str(tmp_path))
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "*.py"))))
+def test_every_config_is_complete_and_valid(path):
+  config = load_config(os.path.basename(path)[:-3])
+  assert config.method in os.path.basename(path) and config.data.name in os.path.basename(path)
+  config_lib.validate(config, num_devices=1)
+  assert config.to_dict().keys() == config_lib.base_config(config.method).to_dict().keys()
+
+
+def run_main(*args, timeout=600):
+  return subprocess.run([sys.executable, "-m", "jaxssl.main", *args], cwd=ROOT, capture_output=True, text=True,
+                        timeout=timeout, env={**os.environ, "XLA_FLAGS": ""})
+
+
+def test_command_line_runs_and_prints_accuracies(tmp_path):
+  out = run_main("--config=configs/simclr_digits.py", f"--workdir={tmp_path}", "--config.num_train_steps=3",
+                 "--config.batch_size=32", "--config.eval.probe_steps=20")
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "simclr on digits, step 3: knn_k20=" in out.stdout and "probe=" in out.stdout
+  assert "orbax" not in out.stderr  # Checkpointing stays quiet on the console.
+
+
+def test_command_line_rejects_a_mistyped_key(tmp_path):
+  out = run_main("--config=configs/simclr_digits.py", f"--workdir={tmp_path}", "--config.num_train_step=3")
+  assert out.returncode != 0 and "num_train_step" in out.stderr
+  assert not os.path.exists(tmp_path / "checkpoints")
+
+
+def test_library_import_has_no_side_effects():
+  code = ("import sys; from jaxssl import losses, models, data, evaluate, augment; "
+          "assert 'tensorflow' not in sys.modules, 'TF imported'; "
+          "from absl import flags; assert not flags.FLAGS.is_parsed(); print('ok')")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert out.stdout.strip() == "ok", out.stderr[-2000:]
