@@ -23,7 +23,8 @@ def restore(mgr: ocp.CheckpointManager, step: int, like):
     return mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))).state
   except Exception as e:
     raise RuntimeError(
-        f"could not restore the checkpoint of step {step} in {mgr.directory}: {e}\nIt may be truncated or come "
+        f"could not restore the checkpoint of step {step} in {mgr.directory}: {type(e).__name__}: "
+        f"{str(e)[:400]}\nIt may be truncated or come "
         "from a different config (method, model, data shape). Nothing was deleted: move that step's folder away "
         "to resume from an earlier one, or pass a new --workdir to start over.") from e
 

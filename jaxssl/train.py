@@ -4,6 +4,7 @@ The workdir holds orbax checkpoints (`checkpoints/`), the resolved `config.json`
 `results.json` (every evaluation so far and the final metrics). Calling again with the same workdir resumes
 from the latest checkpoint.
 """
+import contextlib
 import functools
 import json
 import logging
@@ -49,6 +50,25 @@ def create_state(method: methods.Method, dataset: data.Dataset, config: ml_colle
   return graphdef, state, tx, lr
 
 
+def evaluate_state(embed, state: parallel.TrainState, dataset: data.Dataset, mesh: jax.sharding.Mesh,
+                   eval_config: ml_collections.ConfigDict) -> dict[str, float]:
+  """kNN and linear-probe test accuracy of the encoder in `state` (labelled split = bank / probe train set)."""
+  features = functools.partial(embed, state.params, state.rest)
+  bank = evaluate.extract_features(features, dataset.labelled_images, mesh, eval_config.batch_size)
+  test = evaluate.extract_features(features, dataset.test_images, mesh, eval_config.batch_size)
+  return evaluate.evaluate_features(bank, dataset.labelled_labels, test, dataset.test_labels, dataset.num_classes,
+                                    eval_config)
+
+
+def _check_finite(metrics: dict[str, float], step: int, ckpt, workdir: str) -> None:
+  if not all(map(math.isfinite, metrics.values())):
+    ckpt.wait_until_finished()
+    raise FloatingPointError(
+        f"non-finite training metrics at step {step}: {metrics}. No checkpoint of this state was written; the "
+        f"last good checkpoint is step {ckpt.latest_step()} in {workdir}. Lower config.optimizer.learning_rate "
+        "(or add warm-up) and rerun with the same --workdir to resume.")
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains `config.method` for `config.num_train_steps` steps, evaluating every `eval_every_steps` and at
   the end; resumes from `workdir` if it holds a checkpoint. Returns the contents of results.json."""
@@ -62,77 +82,61 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   logging.info("data %s: %d labelled, %d unlabelled, %d test images of shape %s; %d devices.", config.data.name,
                len(dataset.labelled_images), len(dataset.unlabelled_images), len(dataset.test_images),
                dataset.image_shape, mesh.devices.size)
-
   graphdef, state, tx, lr = create_state(method, dataset, config)
-  state = parallel.replicate(mesh, state)
-  ckpt = checkpoint.manager(os.path.join(workdir, "checkpoints"), config.max_checkpoints_to_keep)
-  state, resumed = checkpoint.restore_latest(ckpt, state)
-  start_step = int(state.step)
-  if start_step > config.num_train_steps:
-    raise ValueError(f"{workdir} holds a checkpoint of step {start_step}, past config.num_train_steps="
-                     f"{config.num_train_steps}; raise num_train_steps or use a new --workdir.")
-  if resumed:
-    logging.info("Resumed from the checkpoint of step %d in %s.", start_step, workdir)
-
-  results_path = os.path.join(workdir, "results.json")
-  results = _read_json(results_path) if resumed else {}
-  results.update(config=config.to_dict(), start_step=start_step)
-  results.setdefault("evals", {})
-  writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
-  if is_main:
-    _write_json(os.path.join(workdir, "config.json"), config.to_dict())
-
   train_step = parallel.make_train_step(graphdef, tx, method.loss, mesh, jax.random.key(config.seed))
   embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
+  results_path = os.path.join(workdir, "results.json")
 
-  def run_eval(step: int) -> dict:
-    features = functools.partial(embed, state.params, state.rest)
-    bank = evaluate.extract_features(features, dataset.labelled_images, mesh, config.eval.batch_size)
-    test = evaluate.extract_features(features, dataset.test_images, mesh, config.eval.batch_size)
-    metrics = evaluate.evaluate_features(bank, dataset.labelled_labels, test, dataset.test_labels,
-                                         dataset.num_classes, config.eval)
-    writer.write_scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
-    results["evals"][str(step)] = metrics
+  with checkpoint.manager(os.path.join(workdir, "checkpoints"), config.max_checkpoints_to_keep) as ckpt, \
+       contextlib.closing(metric_writers.create_default_writer(workdir, just_logging=not is_main)) as writer:
+    state, resumed = checkpoint.restore_latest(ckpt, parallel.replicate(mesh, state))
+    start_step = int(state.step)
+    if start_step > config.num_train_steps:
+      raise ValueError(f"{workdir} holds a checkpoint of step {start_step}, past config.num_train_steps="
+                       f"{config.num_train_steps}; raise num_train_steps or use a new --workdir.")
+    if resumed:
+      logging.info("Resumed from the checkpoint of step %d in %s.", start_step, workdir)
+    results = _read_json(results_path) if resumed else {}
+    results.update(config=config.to_dict(), start_step=start_step)
+    results.setdefault("evals", {})
     if is_main:
-      _write_json(results_path, results)
-    return metrics
+      _write_json(os.path.join(workdir, "config.json"), config.to_dict())
 
-  if start_step == 0:
-    run_eval(0)  # The untrained encoder: the baseline every later evaluation is read against.
-  report = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps, writer=writer)
-  batch_fn = data.make_batch_fn(dataset, method.batch_sizes(), config.seed, jax.process_index(),
-                                jax.process_count())
-  train_metrics = results.get("train", {})
-  for step, batch in enumerate(data.prefetch(batch_fn, start_step, config.num_train_steps), start_step + 1):
-    state, metrics = train_step(state, parallel.shard_batch(mesh, batch))
-    report(step, time.time())
-    is_last = step == config.num_train_steps
-    if is_last or step % math.gcd(config.log_every_steps, config.checkpoint_every_steps) == 0:
-      # Fetching metrics syncs the host: only here, and always before a checkpoint is written.
-      train_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      if not all(map(math.isfinite, train_metrics.values())):
-        ckpt.wait_until_finished()
-        raise FloatingPointError(
-            f"non-finite training metrics at step {step}: {train_metrics}. No checkpoint of this state was "
-            f"written; the last good checkpoint is step {ckpt.latest_step()} in {workdir}. Lower "
-            "config.optimizer.learning_rate (or add warm-up) and rerun with the same --workdir to resume.")
-      if is_last or step % config.log_every_steps == 0:
-        writer.write_scalars(step, {**{f"train/{k}": v for k, v in train_metrics.items()},
-                                    "train/learning_rate": float(lr(step - 1))})
-    if is_last or step % config.eval_every_steps == 0:
-      run_eval(step)
-    if is_last or step % config.checkpoint_every_steps == 0:
-      checkpoint.save(ckpt, step, state)
+    def run_eval(step: int) -> None:
+      metrics = evaluate_state(embed, state, dataset, mesh, config.eval)
+      writer.write_scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
+      results["evals"][str(step)] = metrics
+      if is_main:
+        _write_json(results_path, results)
 
-  final_step = config.num_train_steps
-  if str(final_step) not in results["evals"]:  # Resumed after the end: evaluate the restored state once.
-    run_eval(final_step)
-  ckpt.wait_until_finished()
-  ckpt.close()
+    if start_step == 0:
+      run_eval(0)  # The untrained encoder: the baseline every later evaluation is read against.
+    report = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps, writer=writer)
+    batch_fn = data.make_batch_fn(dataset, method.batch_sizes(), config.seed, jax.process_index(),
+                                  jax.process_count())
+    sync_every = math.gcd(config.log_every_steps, config.checkpoint_every_steps)
+    train_metrics = results.get("train", {})
+    for step, batch in enumerate(data.prefetch(batch_fn, start_step, config.num_train_steps), start_step + 1):
+      state, metrics = train_step(state, parallel.shard_batch(mesh, batch))
+      report(step, time.time())
+      is_last = step == config.num_train_steps
+      if is_last or step % sync_every == 0:  # Fetching metrics syncs the host: only here, and before any save.
+        train_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        _check_finite(train_metrics, step, ckpt, workdir)
+        if is_last or step % config.log_every_steps == 0:
+          writer.write_scalars(step, {**{f"train/{k}": v for k, v in train_metrics.items()},
+                                      "train/learning_rate": float(lr(step - 1))})
+      if is_last or step % config.eval_every_steps == 0:
+        run_eval(step)
+      if is_last or step % config.checkpoint_every_steps == 0:
+        checkpoint.save(ckpt, step, state)
+
+    final_step = config.num_train_steps
+    if str(final_step) not in results["evals"]:  # Resumed after the end: evaluate the restored state once.
+      run_eval(final_step)
+    ckpt.wait_until_finished()
   results.update(train=train_metrics, final={"step": final_step, **results["evals"][str(final_step)]},
                  wall_time_s=time.time() - start_time)
   if is_main:
     _write_json(results_path, results)
-  writer.flush()
-  writer.close()
   return results

@@ -79,6 +79,18 @@ def test_resume_continues_from_the_checkpoint_exactly(tmp_path):
   assert again["start_step"] == 6 and again["final"] == second["final"]
 
 
+def test_corrupt_checkpoint_is_a_clear_error_and_nothing_is_deleted(tmp_path):
+  train.train_and_evaluate(tiny_config(steps=2), str(tmp_path))
+  files = sorted(glob.glob(str(tmp_path / "checkpoints" / "2" / "**" / "*"), recursive=True))
+  for path in files:
+    if os.path.isfile(path) and ("manifest" in path or "/d/" in path):
+      with open(path, "wb") as f:
+        f.write(b"garbage")
+  with pytest.raises(RuntimeError, match=r"(?s)could not restore the checkpoint of step 2.*Nothing was deleted"):
+    train.train_and_evaluate(tiny_config(steps=4), str(tmp_path))
+  assert sorted(glob.glob(str(tmp_path / "checkpoints" / "2" / "**" / "*"), recursive=True)) == files
+
+
 def test_nan_loss_stops_without_checkpointing_the_bad_state(tmp_path):
   config = tiny_config(steps=8)
   config.log_every_steps = 1
