@@ -105,3 +105,18 @@ def views(key: jax.Array, images: jax.Array, cfg: ViewConfig, size: int | None =
   size = size or images.shape[1]
   keys = example_keys(key, images.shape[0], axis_name)
   return jax.vmap(lambda k, x: view(k, x, cfg, size))(keys, images)
+
+
+PROXY_TRANSFORMS = ("rot0", "rot90", "rot180", "rot270", "hflip", "vflip")
+
+
+def proxy_views(images: jax.Array, num_transforms: int) -> tuple[jax.Array, jax.Array]:
+  """Every image under each of the first `num_transforms` proxy transformations, with its proxy label.
+
+  Label k is PROXY_TRANSFORMS[k]: 0-3 rotate k × 90° counter-clockwise (RotNet uses these 4), 4 flips left-right,
+  5 flips up-down (SESEMI uses all 6). images [B, H, W, C] (square) -> ([num_transforms·B, H, W, C]
+  transform-major, int32 labels [num_transforms·B]).
+  """
+  forms = [jnp.rot90(images, k, axes=(1, 2)) for k in range(4)] + [images[:, :, ::-1], images[:, ::-1]]
+  labels = jnp.repeat(jnp.arange(num_transforms, dtype=jnp.int32), images.shape[0])
+  return jnp.concatenate(forms[:num_transforms]), labels

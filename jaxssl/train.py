@@ -113,7 +113,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       run_eval(0)  # The untrained encoder: the baseline every later evaluation is read against.
     report = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps, writer=writer)
     batch_fn = data.make_batch_fn(dataset, method.batch_sizes(), config.seed, jax.process_index(),
-                                  jax.process_count())
+                                  jax.process_count(), method.stratified_labels)
     sync_every = math.gcd(config.log_every_steps, config.checkpoint_every_steps)
     train_metrics = results.get("train", {})
     for step, batch in enumerate(data.prefetch(batch_fn, start_step, config.num_train_steps), start_step + 1):

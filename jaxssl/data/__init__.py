@@ -2,7 +2,7 @@
 import ml_collections
 import numpy as np
 
-from jaxssl.data.pipeline import Dataset, make_batch_fn, prefetch, sample_indices
+from jaxssl.data.pipeline import Dataset, make_batch_fn, prefetch, sample_indices, stratified_indices
 from jaxssl.data.sources import SOURCES, Arrays, get_source, read_idx
 from jaxssl.data.split import labelled_indices
 
@@ -29,4 +29,4 @@ def load(data_config: ml_collections.ConfigDict) -> Dataset:
 
 
 __all__ = ["Arrays", "Dataset", "SOURCES", "get_source", "labelled_indices", "load", "make_batch_fn",
-           "prefetch", "read_idx", "sample_indices"]
+           "prefetch", "read_idx", "sample_indices", "stratified_indices"]

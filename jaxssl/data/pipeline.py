@@ -47,15 +47,38 @@ def sample_indices(n: int, batch_size: int, step: int, seed: int, stream: int) -
   return out
 
 
+def stratified_indices(members: list[np.ndarray], batch_size: int, step: int, seed: int) -> np.ndarray:
+  """Indices [batch_size] with batch_size / C examples of each of the C classes, class 0 first: class c's
+  examples (indices `members[c]`) are walked through in their own per-epoch permutations."""
+  per_class = batch_size // len(members)
+  return np.concatenate([m[sample_indices(len(m), per_class, step, seed, 100 + c)] for c, m in enumerate(members)])
+
+
 def make_batch_fn(dataset: Dataset, batch_sizes: dict[str, int], seed: int, process_index: int = 0,
-                  process_count: int = 1) -> Callable[[int], dict[str, np.ndarray]]:
+                  process_count: int = 1, stratified: bool = False) -> Callable[[int], dict[str, np.ndarray]]:
   """Returns step -> this process's rows of the global batch: `unlabelled` [B_u/P, H, W, C],
-  `labelled` [B_l/P, H, W, C] and `label` [B_l/P], for the streams named in `batch_sizes`."""
+  `labelled` [B_l/P, H, W, C] and `label` [B_l/P], for the streams named in `batch_sizes`.
+  With `stratified`, every global labelled batch holds each class B_l / C times, in class order."""
+  for stream, size in batch_sizes.items():
+    if not len(dataset.unlabelled_images if stream == "unlabelled" else dataset.labelled_images):
+      raise ValueError(f"the {stream} stream is empty; check config.data (labels_per_class, "
+                       "unlabelled_includes_labelled).")
+  members = [np.flatnonzero(dataset.labelled_labels == c) for c in range(dataset.num_classes)]
+  if stratified and "labelled" in batch_sizes:
+    missing = [c for c, m in enumerate(members) if not len(m)]
+    if batch_sizes["labelled"] % dataset.num_classes or missing:
+      raise ValueError(f"this method needs class-stratified labelled batches: config.labelled_batch_size "
+                       f"({batch_sizes['labelled']}) must be a multiple of the {dataset.num_classes} classes, "
+                       f"and every class needs a labelled example (none for classes {missing}).")
+
   def batch_at(step: int) -> dict[str, np.ndarray]:
     batch = {}
     for stream, size in batch_sizes.items():
       images = dataset.unlabelled_images if stream == "unlabelled" else dataset.labelled_images
-      idx = sample_indices(len(images), size, step, seed, STREAM_IDS[stream])
+      if stream == "labelled" and stratified:
+        idx = stratified_indices(members, size, step, seed)
+      else:
+        idx = sample_indices(len(images), size, step, seed, STREAM_IDS[stream])
       local = size // process_count
       idx = idx[process_index * local:(process_index + 1) * local]
       batch[stream] = images[idx]

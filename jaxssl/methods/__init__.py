@@ -2,10 +2,17 @@
 import ml_collections
 
 from jaxssl.methods.base import Method
+from jaxssl.methods.paws import PAWS
+from jaxssl.methods.rotnet import RotNet
+from jaxssl.methods.sesemi import SESEMI
 from jaxssl.methods.simclr import SimCLR
+from jaxssl.methods.suncet import SuNCEt
 from jaxssl.methods.supervised import Supervised
+from jaxssl.methods.vae import VAE, SiameseVAE
 
-METHODS: dict[str, type[Method]] = {"supervised": Supervised, "simclr": SimCLR}
+METHODS: dict[str, type[Method]] = {
+    "supervised": Supervised, "simclr": SimCLR, "suncet": SuNCEt, "paws": PAWS, "sesemi": SESEMI,
+    "rotnet": RotNet, "vae": VAE, "siamese_vae": SiameseVAE}
 
 
 def get(name: str) -> type[Method]:

@@ -2,7 +2,7 @@
 import ml_collections
 from flax import nnx
 
-from jaxssl import augment
+from jaxssl import augment, models
 
 
 class Method:
@@ -16,6 +16,7 @@ class Method:
     `augment.views(..., axis_name=axis_name)` so results do not depend on how the batch is split.
   """
   streams: tuple[str, ...] = ()
+  stratified_labels = False  # True: every labelled batch holds each class equally often, in class order.
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
@@ -32,6 +33,10 @@ class Method:
 
   def build(self, image_shape: tuple[int, int, int], num_classes: int, rngs: nnx.Rngs) -> nnx.Module:
     raise NotImplementedError
+
+  def build_encoder(self, image_shape: tuple[int, int, int], rngs: nnx.Rngs) -> nnx.Module:
+    """The encoder named by `config.model` for images of `image_shape` [H, W, C]."""
+    return models.build_encoder(self.config.model, image_shape[-1], image_shape[0], rngs)
 
   def loss(self, model: nnx.Module, batch: dict, key, axis_name: str | None = None):
     raise NotImplementedError

@@ -17,7 +17,7 @@ class SimCLR(Method):
 
   def build(self, image_shape, num_classes, rngs):
     del num_classes  # Self-supervised: labels are only used by evaluation.
-    encoder = models.build_encoder(self.config.model, image_shape[-1], image_shape[0], rngs)
+    encoder = self.build_encoder(image_shape, rngs)
     return models.EncoderAndHead(encoder, models.MLP(encoder.features, tuple(self.options.projector_dims), rngs=rngs))
 
   def loss(self, model, batch, key, axis_name=None):

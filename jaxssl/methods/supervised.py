@@ -22,7 +22,7 @@ class Supervised(Method):
     return {"labelled": self.config.batch_size}
 
   def build(self, image_shape, num_classes, rngs):
-    encoder = models.build_encoder(self.config.model, image_shape[-1], image_shape[0], rngs)
+    encoder = self.build_encoder(image_shape, rngs)
     return models.EncoderAndHead(encoder, nnx.Linear(encoder.features, num_classes, rngs=rngs))
 
   def loss(self, model, batch, key, axis_name=None):

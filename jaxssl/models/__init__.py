@@ -7,6 +7,7 @@ from flax import nnx
 
 from jaxssl.models.convnet import ConvNet
 from jaxssl.models.heads import MLP, EncoderAndHead
+from jaxssl.models.vae import VAE, ConvDecoder, GaussianEncoder
 
 
 def _convnet(model_config: ml_collections.ConfigDict, in_channels: int, image_size: int, rngs: nnx.Rngs):
@@ -30,4 +31,4 @@ def build_encoder(model_config: ml_collections.ConfigDict, in_channels: int, ima
   return get(model_config.name)(model_config, in_channels, image_size, rngs)
 
 
-__all__ = ["ConvNet", "ENCODERS", "EncoderAndHead", "MLP", "build_encoder", "get"]
+__all__ = ["ConvDecoder", "ConvNet", "ENCODERS", "EncoderAndHead", "GaussianEncoder", "MLP", "VAE", "build_encoder", "get"]

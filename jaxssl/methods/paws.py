@@ -1,0 +1,55 @@
+"""PAWS: predict view-swapped, sharpened soft-nearest-neighbour pseudo-labels from a labelled support set."""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from jaxssl import augment, losses, models
+from jaxssl.methods.base import Method
+
+
+class PAWS(Method):
+  """Two strong views of each unlabelled image and one view of each image of the class-stratified labelled
+  support batch go through encoder (+ optional projector); `losses.paws` turns them into the loss. Optional
+  multi-crop: `multicrop` small views of `multicrop_size` px (the encoder must accept that size)."""
+  streams = ("unlabelled", "labelled")
+  stratified_labels = True
+
+  @staticmethod
+  def default_config() -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict({
+        "tau": 0.1, "sharpen_temperature": 0.25, "label_smoothing": 0.1, "me_max": True, "projector_dims": (),
+        "multicrop": 0, "multicrop_size": 18, "multicrop_scale": (0.05, 0.3)})
+
+  def build(self, image_shape, num_classes, rngs):
+    self.num_classes = num_classes
+    encoder = self.build_encoder(image_shape, rngs)
+    model = models.EncoderAndHead(encoder, models.MLP(encoder.features, tuple(self.options.projector_dims), rngs=rngs))
+    if self.options.multicrop:
+      size = self.options.multicrop_size
+      try:
+        nnx.eval_shape(lambda m: m(jnp.zeros((1, size, size, image_shape[-1]))), model)
+      except Exception as e:
+        raise ValueError(f"config.paws.multicrop needs an encoder that takes {size}×{size} images; "
+                         f"{self.config.model.name!r} does not ({e}). Set config.paws.multicrop=0.") from e
+    return model
+
+  def loss(self, model, batch, key, axis_name=None):
+    k = jax.random.split(key, 4)
+    unlabelled, labelled = batch["unlabelled"], batch["labelled"]
+    n = len(unlabelled)
+    images = jnp.concatenate([augment.views(k[0], unlabelled, self.view_config, axis_name=axis_name),
+                              augment.views(k[1], unlabelled, self.view_config, axis_name=axis_name),
+                              augment.views(k[2], labelled, self.view_config, axis_name=axis_name)])
+    z = model(images, train=True)
+    small = None
+    if self.options.multicrop:
+      small_config = dataclasses.replace(self.view_config, crop_scale=tuple(self.options.multicrop_scale))
+      crops = [augment.views(kc, unlabelled, small_config, self.options.multicrop_size, axis_name)
+               for kc in jax.random.split(k[3], self.options.multicrop)]
+      small = model(jnp.concatenate(crops), train=True)
+    o = self.options
+    return losses.paws((z[:n], z[n:2 * n]), z[2 * n:], batch["label"], self.num_classes, o.tau,
+                       o.sharpen_temperature, o.label_smoothing, o.me_max, small, axis_name)

@@ -1,0 +1,58 @@
+"""VAE (negative ELBO) and Siamese VAE (plus a triplet loss on the latent means of two views)."""
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jaxssl import augment, losses, models
+from jaxssl.methods.base import Method
+
+
+class VAE(Method):
+  """Encoder (config.model) -> Gaussian posterior (latent_dim) -> reparameterised sample -> ConvDecoder;
+  loss = reconstruction + beta · KL (`losses.elbo`). The posterior mean is the representation."""
+  streams = ("unlabelled",)
+
+  @staticmethod
+  def default_config() -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict({"latent_dim": 64, "beta": 1.0, "likelihood": "bernoulli"})
+
+  def build(self, image_shape, num_classes, rngs):
+    encoder = models.GaussianEncoder(self.build_encoder(image_shape, rngs), self.options.latent_dim, rngs=rngs)
+    return models.VAE(encoder, models.ConvDecoder(self.options.latent_dim, image_shape[0], image_shape[-1], rngs=rngs))
+
+  def elbo(self, model, images, key, axis_name):
+    """(negative ELBO, metrics, posterior mean) of float images [b, H, W, C]."""
+    mean, log_var = model.encoder.posterior(images, train=True)
+    noise = jax.vmap(lambda k: jax.random.normal(k, mean.shape[1:]))(
+        augment.example_keys(key, len(images), axis_name))
+    decoded = model.decoder(mean + jnp.exp(0.5 * log_var) * noise)
+    loss, metrics = losses.elbo(images, decoded, mean, log_var, self.options.beta, self.options.likelihood)
+    return loss, metrics, mean
+
+  def loss(self, model, batch, key, axis_name=None):
+    k_view, k_noise = jax.random.split(key)
+    images = augment.views(k_view, batch["unlabelled"], self.view_config, axis_name=axis_name)
+    loss, metrics, _ = self.elbo(model, images, k_noise, axis_name)
+    return loss, metrics
+
+
+class SiameseVAE(VAE):
+  """VAE on two views of each image (ELBO averaged over both) + triplet_weight · triplet(mean(view 1),
+  mean(view 2), margin), the negative being another image's view 2 (`losses.triplet`). Seed D: weight 5,
+  margin 0.5."""
+
+  @staticmethod
+  def default_config() -> ml_collections.ConfigDict:
+    config = VAE.default_config()
+    config.update({"triplet_weight": 5.0, "margin": 0.5})
+    return config
+
+  def loss(self, model, batch, key, axis_name=None):
+    k = jax.random.split(key, 4)
+    n = len(batch["unlabelled"])
+    images = jnp.concatenate([augment.views(k[0], batch["unlabelled"], self.view_config, axis_name=axis_name),
+                              augment.views(k[1], batch["unlabelled"], self.view_config, axis_name=axis_name)])
+    # One ELBO over both views; noise keys are per row of the concatenation, the same on any device split.
+    elbo, metrics, mean = self.elbo(model, images, k[2], axis_name)
+    triplet = losses.triplet(mean[:n], mean[n:], self.options.margin, axis_name)
+    return elbo + self.options.triplet_weight * triplet, {**metrics, "triplet": triplet}

@@ -1,0 +1,50 @@
+"""VAE parts: a Gaussian encoder on any backbone and a convolutional decoder back to the image."""
+import jax
+from flax import nnx
+
+
+class GaussianEncoder(nnx.Module):
+  """backbone -> (mean, log-variance) of q(z|x), each [B, latent_dim]. Calling it returns the mean: the
+  representation that kNN, the probe and fine-tuning use."""
+
+  def __init__(self, backbone: nnx.Module, latent_dim: int, *, rngs: nnx.Rngs):
+    self.backbone = backbone
+    self.mean = nnx.Linear(backbone.features, latent_dim, rngs=rngs)
+    self.log_var = nnx.Linear(backbone.features, latent_dim, rngs=rngs)
+    self.features = latent_dim
+
+  def posterior(self, images: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array]:
+    h = self.backbone(images, train=train)
+    return self.mean(h), self.log_var(h)
+
+  def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+    return self.posterior(images, train)[0]
+
+
+class ConvDecoder(nnx.Module):
+  """z [B, Z] -> Dense to (S/16)²×256 -> 4 × (ConvTranspose 4×4 stride 2, ReLU: 256→128→64→32→32)
+  -> Conv 3×3 to C: [B, S, S, C] (logits or mean image, as the likelihood reads it). S: multiple of 16."""
+
+  def __init__(self, latent_dim: int, image_size: int, channels: int, *, rngs: nnx.Rngs):
+    if image_size % 16:
+      raise ValueError(f"the VAE decoder needs config.data.image_size divisible by 16, got {image_size}.")
+    self.start = image_size // 16
+    self.dense = nnx.Linear(latent_dim, self.start ** 2 * 256, rngs=rngs)
+    widths = (256, 128, 64, 32, 32)
+    self.ups = nnx.List([nnx.ConvTranspose(a, b, (4, 4), strides=2, padding="SAME", rngs=rngs)
+                         for a, b in zip(widths[:-1], widths[1:])])
+    self.out = nnx.Conv(widths[-1], channels, (3, 3), padding="SAME", rngs=rngs)
+
+  def __call__(self, z: jax.Array) -> jax.Array:
+    x = nnx.relu(self.dense(z)).reshape(z.shape[0], self.start, self.start, 256)
+    for up in self.ups:
+      x = nnx.relu(up(x))
+    return self.out(x)
+
+
+class VAE(nnx.Module):
+  """`encoder`: GaussianEncoder (the representation); `decoder`: ConvDecoder."""
+
+  def __init__(self, encoder: GaussianEncoder, decoder: ConvDecoder):
+    self.encoder = encoder
+    self.decoder = decoder
