@@ -104,7 +104,7 @@ def test_nan_loss_stops_without_checkpointing_the_bad_state(tmp_path):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("method", "byol", r"unknown method 'byol'.*'simclr', 'supervised'"),
+    ("method", "byol", r"unknown method 'byol'.*'paws'.*'simclr'.*'supervised'"),
     ("model.name", "vgg", r"unknown encoder 'vgg'.*'convnet'"),
     ("data.name", "mnist", r"unknown dataset 'mnist'.*'digits'"),
     ("optimizer.name", "adagrad", r"unknown optimizer 'adagrad'.*'lars'"),
