@@ -52,7 +52,8 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = "adam"
   c.optimizer.learning_rate = 1e-3
-  c.optimizer.schedule = "constant"  # "constant" or "cosine" (after `warmup_steps` of linear warm-up).
+  c.optimizer.schedule = "constant"  # "constant", "cosine" or "polynomial" (after `warmup_steps` of warm-up).
+  c.optimizer.decay_power = 1.0      # Power of the "polynomial" decay to 0 (SESEMI: 0.5).
   c.optimizer.warmup_steps = 0
   c.optimizer.weight_decay = 0.0
   c.optimizer.momentum = 0.9
@@ -67,6 +68,42 @@ def base_config(method: str) -> ml_collections.ConfigDict:
 
   c[method] = methods.get(method).default_config()
   return c
+
+
+# Per-dataset defaults every config of that dataset starts from (steps are the short CPU budgets; the
+# seed-style configs set their own).
+DATASETS = {
+    "digits": dict(image_size=32, labels_per_class=10, flip=False, steps=300, log=50, every=100),
+    "fashion_mnist": dict(image_size=32, labels_per_class=100, flip=True, steps=2000, log=100, every=500,
+                          manual_dir="/usr/share/datasets/fashion-mnist"),
+    "stl10": dict(image_size=96, labels_per_class=-1, flip=True, steps=4000, log=50, every=200),
+    "cifar10": dict(image_size=32, labels_per_class=100, flip=True, steps=20000, log=100, every=1000),
+    "cifar100": dict(image_size=32, labels_per_class=100, flip=True, steps=20000, log=100, every=1000),
+    "svhn_cropped": dict(image_size=32, labels_per_class=50, flip=False, steps=20000, log=100, every=1000),
+    "cats_vs_dogs": dict(image_size=120, labels_per_class=-1, flip=True, steps=10000, log=100, every=1000),
+}
+
+
+def use_dataset(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+  """Sets `config.data` and the step budget to the defaults of dataset `name` (see DATASETS)."""
+  d = DATASETS[name]
+  config.data.name, config.data.image_size = name, d["image_size"]
+  config.data.labels_per_class = d["labels_per_class"]
+  config.data.manual_dir = d.get("manual_dir", "")
+  config.augment.flip = d["flip"]
+  config.num_train_steps, config.log_every_steps = d["steps"], d["log"]
+  config.eval_every_steps = config.checkpoint_every_steps = d["every"]
+  return config
+
+
+def use_weak_augment(config: ml_collections.ConfigDict, min_area: float = 0.75) -> ml_collections.ConfigDict:
+  """The Keras SimCLR example's classification augmentation: crop area >= min_area, brightness 0.3,
+  contrast/saturation/hue 0.1, no grayscale or blur (flip left as the dataset sets it)."""
+  config.augment.crop_scale = (min_area, 1.0)
+  config.augment.brightness = 0.3
+  config.augment.contrast = config.augment.saturation = config.augment.hue = 0.1
+  config.augment.grayscale_prob = config.augment.blur_prob = 0.0
+  return config
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes: int = 1) -> None:
@@ -100,3 +137,27 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
     raise ValueError(f"config.augment.crop_scale must satisfy 0 < low <= high <= 1, got {config.augment.crop_scale}.")
   if not config.eval.knn_k or min(config.eval.knn_k) <= 0:
     raise ValueError(f"config.eval.knn_k must hold positive integers, got {config.eval.knn_k}.")
+
+
+def seed_a_augment(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The Keras semi-supervised baselines' augmentation (SEEDS.md, A), on every view: flip, crop area
+  U(0.2, 1) with log-uniform ratio in [3/4, 4/3], brightness/contrast/saturation 0.5 and hue 0.2, always."""
+  config.augment.flip, config.augment.crop_scale, config.augment.crop_ratio = True, (0.2, 1.0), (3 / 4, 4 / 3)
+  config.augment.jitter_prob = 1.0
+  config.augment.brightness = config.augment.contrast = config.augment.saturation = 0.5
+  config.augment.hue = 0.2
+  config.augment.grayscale_prob = config.augment.blur_prob = 0.0
+  return config
+
+
+def sesemi_recipe(config: ml_collections.ConfigDict, epochs: int) -> ml_collections.ConfigDict:
+  """SESEMI's training recipe (SEEDS.md, C): 16 unlabelled × 6 proxy + 96 labelled images a step, SGD
+  Nesterov 0.9, lr 0.05 with polynomial (power 0.5) decay, L2 5e-4, `epochs` × 520 steps, ±2 px shifts
+  (crops of area >= (30/32)² ≈ 0.77 resized back)."""
+  config.batch_size, config.labelled_batch_size = 16, 96
+  opt = config.optimizer
+  opt.name, opt.learning_rate, opt.momentum, opt.weight_decay = "sgd", 0.05, 0.9, 5e-4
+  opt.schedule, opt.decay_power = "polynomial", 0.5
+  config.num_train_steps = epochs * 520
+  config.eval_every_steps = config.checkpoint_every_steps = 5 * 520
+  return use_weak_augment(config, min_area=0.77)

@@ -4,7 +4,7 @@ import ml_collections
 import optax
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "lars")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "polynomial")
 
 
 def check(opt_config: ml_collections.ConfigDict) -> None:
@@ -20,13 +20,19 @@ def check(opt_config: ml_collections.ConfigDict) -> None:
 
 
 def schedule(opt_config: ml_collections.ConfigDict, num_train_steps: int) -> optax.Schedule:
-  """Linear warm-up over `warmup_steps`, then constant or cosine decay to 0 at `num_train_steps`."""
+  """Linear warm-up over `warmup_steps`, then constant, cosine or polynomial (1 − t)^decay_power decay to 0
+  at `num_train_steps`."""
   peak, warmup = opt_config.learning_rate, opt_config.warmup_steps
+  decay_steps = max(num_train_steps - warmup, 1)
   if opt_config.schedule == "cosine":
-    return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, max(num_train_steps, warmup + 1))
-  if warmup:
-    return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), optax.constant_schedule(peak)], [warmup])
-  return optax.constant_schedule(peak)
+    after = optax.cosine_decay_schedule(peak, decay_steps)
+  elif opt_config.schedule == "polynomial":
+    after = optax.polynomial_schedule(peak, 0.0, opt_config.decay_power, decay_steps)
+  else:
+    after = optax.constant_schedule(peak)
+  if not warmup:
+    return after
+  return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), after], [warmup])
 
 
 def _is_matrix(params):

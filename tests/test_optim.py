@@ -17,6 +17,8 @@ def opt_config(**kw):
 def test_warmup_then_cosine_to_zero():
   _, lr = optim.create(opt_config(schedule="cosine", learning_rate=0.4, warmup_steps=10), num_train_steps=110)
   np.testing.assert_allclose([lr(0), lr(5), lr(10), lr(60), lr(110)], [0.0, 0.2, 0.4, 0.2, 0.0], atol=1e-6)
+  _, poly = optim.create(opt_config(schedule="polynomial", decay_power=0.5, learning_rate=0.05), num_train_steps=100)
+  np.testing.assert_allclose([poly(0), poly(75), poly(100)], [0.05, 0.025, 0.0], atol=1e-7)  # 0.05·(1 − t)^½.
   _, const = optim.create(opt_config(warmup_steps=4, learning_rate=0.1), num_train_steps=100)
   np.testing.assert_allclose([const(0), const(2), const(4), const(99)], [0.0, 0.05, 0.1, 0.1], atol=1e-7)
 

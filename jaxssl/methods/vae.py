@@ -20,11 +20,14 @@ class VAE(Method):
     encoder = models.GaussianEncoder(self.build_encoder(image_shape, rngs), self.options.latent_dim, rngs=rngs)
     return models.VAE(encoder, models.ConvDecoder(self.options.latent_dim, image_shape[0], image_shape[-1], rngs=rngs))
 
-  def elbo(self, model, images, key, axis_name):
-    """(negative ELBO, metrics, posterior mean) of float images [b, H, W, C]."""
+  def noise(self, key, n: int, axis_name) -> jax.Array:
+    """Standard-normal noise [n, latent_dim], keyed by each image's index in the global batch."""
+    keys = augment.example_keys(key, n, axis_name)
+    return jax.vmap(lambda k: jax.random.normal(k, (self.options.latent_dim,)))(keys)
+
+  def elbo(self, model, images, noise):
+    """(negative ELBO, metrics, posterior mean) of float images [b, H, W, C] with reparameterisation noise [b, Z]."""
     mean, log_var = model.encoder.posterior(images, train=True)
-    noise = jax.vmap(lambda k: jax.random.normal(k, mean.shape[1:]))(
-        augment.example_keys(key, len(images), axis_name))
     decoded = model.decoder(mean + jnp.exp(0.5 * log_var) * noise)
     loss, metrics = losses.elbo(images, decoded, mean, log_var, self.options.beta, self.options.likelihood)
     return loss, metrics, mean
@@ -32,7 +35,7 @@ class VAE(Method):
   def loss(self, model, batch, key, axis_name=None):
     k_view, k_noise = jax.random.split(key)
     images = augment.views(k_view, batch["unlabelled"], self.view_config, axis_name=axis_name)
-    loss, metrics, _ = self.elbo(model, images, k_noise, axis_name)
+    loss, metrics, _ = self.elbo(model, images, self.noise(k_noise, len(images), axis_name))
     return loss, metrics
 
 
@@ -52,7 +55,7 @@ class SiameseVAE(VAE):
     n = len(batch["unlabelled"])
     images = jnp.concatenate([augment.views(k[0], batch["unlabelled"], self.view_config, axis_name=axis_name),
                               augment.views(k[1], batch["unlabelled"], self.view_config, axis_name=axis_name)])
-    # One ELBO over both views; noise keys are per row of the concatenation, the same on any device split.
-    elbo, metrics, mean = self.elbo(model, images, k[2], axis_name)
+    noise = jnp.concatenate([self.noise(k[2], n, axis_name), self.noise(k[3], n, axis_name)])
+    elbo, metrics, mean = self.elbo(model, images, noise)  # One pass over both views: the ELBO is their mean.
     triplet = losses.triplet(mean[:n], mean[n:], self.options.margin, axis_name)
     return elbo + self.options.triplet_weight * triplet, {**metrics, "triplet": triplet}

@@ -1,0 +1,9 @@
+"""VAE on digits (Bernoulli likelihood, 64-d latent); the posterior mean is the representation."""
+from jaxssl.config import base_config, use_dataset, use_weak_augment
+
+
+def get_config():
+  config = use_dataset(base_config("vae"), "digits")
+  config.batch_size = 128
+  use_weak_augment(config, min_area=0.85)
+  return config
