@@ -8,5 +8,6 @@ def get_config():
   config.batch_size = 128
   config.vae.likelihood = "gaussian"
   config.vae.beta = 0.005 * 96 * 96 * 3
+  config.vae.decoder_channels = (256, 128, 64, 32, 32)
   use_weak_augment(config, min_area=0.85)
   return config

@@ -14,11 +14,14 @@ class VAE(Method):
 
   @staticmethod
   def default_config() -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict({"latent_dim": 64, "beta": 1.0, "likelihood": "bernoulli"})
+    return ml_collections.ConfigDict({"latent_dim": 64, "beta": 1.0, "likelihood": "bernoulli",
+                                      "decoder_channels": (128, 64, 32, 16, 16)})
 
   def build(self, image_shape, num_classes, rngs):
     encoder = models.GaussianEncoder(self.build_encoder(image_shape, rngs), self.options.latent_dim, rngs=rngs)
-    return models.VAE(encoder, models.ConvDecoder(self.options.latent_dim, image_shape[0], image_shape[-1], rngs=rngs))
+    decoder = models.ConvDecoder(self.options.latent_dim, image_shape[0], image_shape[-1],
+                                 tuple(self.options.decoder_channels), rngs=rngs)
+    return models.VAE(encoder, decoder)
 
   def noise(self, key, n: int, axis_name) -> jax.Array:
     """Standard-normal noise [n, latent_dim], keyed by each image's index in the global batch."""

@@ -22,21 +22,24 @@ class GaussianEncoder(nnx.Module):
 
 
 class ConvDecoder(nnx.Module):
-  """z [B, Z] -> Dense to (S/16)²×256 -> 4 × (ConvTranspose 4×4 stride 2, ReLU: 256→128→64→32→32)
-  -> Conv 3×3 to C: [B, S, S, C] (logits or mean image, as the likelihood reads it). S: multiple of 16."""
+  """z [B, Z] -> Dense to (S/2^k)² × widths[0] -> k = len(widths) − 1 × (ConvTranspose 4×4 stride 2, ReLU:
+  widths[i] → widths[i+1]) -> Conv 3×3 to C: [B, S, S, C] (logits or mean image, as the likelihood reads it).
+  S must be a multiple of 2^k."""
 
-  def __init__(self, latent_dim: int, image_size: int, channels: int, *, rngs: nnx.Rngs):
-    if image_size % 16:
-      raise ValueError(f"the VAE decoder needs config.data.image_size divisible by 16, got {image_size}.")
-    self.start = image_size // 16
-    self.dense = nnx.Linear(latent_dim, self.start ** 2 * 256, rngs=rngs)
-    widths = (256, 128, 64, 32, 32)
+  def __init__(self, latent_dim: int, image_size: int, channels: int,
+               widths: tuple[int, ...] = (256, 128, 64, 32, 32), *, rngs: nnx.Rngs):
+    factor = 2 ** (len(widths) - 1)
+    if image_size % factor:
+      raise ValueError(f"the VAE decoder upsamples {factor}×: config.data.image_size ({image_size}) must be a "
+                       f"multiple of {factor}.")
+    self.start, self.width = image_size // factor, widths[0]
+    self.dense = nnx.Linear(latent_dim, self.start ** 2 * widths[0], rngs=rngs)
     self.ups = nnx.List([nnx.ConvTranspose(a, b, (4, 4), strides=2, padding="SAME", rngs=rngs)
                          for a, b in zip(widths[:-1], widths[1:])])
     self.out = nnx.Conv(widths[-1], channels, (3, 3), padding="SAME", rngs=rngs)
 
   def __call__(self, z: jax.Array) -> jax.Array:
-    x = nnx.relu(self.dense(z)).reshape(z.shape[0], self.start, self.start, 256)
+    x = nnx.relu(self.dense(z)).reshape(z.shape[0], self.start, self.start, self.width)
     for up in self.ups:
       x = nnx.relu(up(x))
     return self.out(x)
