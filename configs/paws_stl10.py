@@ -3,15 +3,10 @@ class-stratified labelled support batch per step, 25 epochs of the 105k unlabell
 each), Adam 1e-3, τ=0.1, T=0.25, no projector, the seed's augmentation on every view.
 Differs from the seed: me-max uses the batch-mean of the sharpened predictions (as the PAWS paper's code),
 and the seed used no label smoothing, so it is set to 0 here."""
-from jaxssl.config import base_config, use_dataset, seed_a_augment
+from jaxssl.config import base_config, seed_a_recipe, use_dataset
 
 
 def get_config():
-  config = use_dataset(base_config("paws"), "stl10")
-  config.batch_size = 250
-  config.labelled_batch_size = 250
-  config.num_train_steps = 25 * 420
-  config.eval_every_steps = config.checkpoint_every_steps = 420
+  config = seed_a_recipe(use_dataset(base_config("paws"), "stl10"))
   config.paws.label_smoothing = 0.0
-  seed_a_augment(config)
   return config

@@ -1,14 +1,8 @@
 """SuNCEt on STL-10 as in the Keras semi-supervised baselines (SEEDS.md, A): InfoNCE on 250 unlabelled images
 + 1.0 × SuNCEt on a 250-image class-stratified labelled batch, T=0.1, 25 epochs (420 steps each), Adam 1e-3,
 no projector. Differs from the seed: its InfoNCE was one-directional (z1·z2ᵀ); nt_xent is symmetric."""
-from jaxssl.config import base_config, use_dataset, seed_a_augment
+from jaxssl.config import base_config, seed_a_recipe, use_dataset
 
 
 def get_config():
-  config = use_dataset(base_config("suncet"), "stl10")
-  config.batch_size = 250
-  config.labelled_batch_size = 250
-  config.num_train_steps = 25 * 420
-  config.eval_every_steps = config.checkpoint_every_steps = 420
-  seed_a_augment(config)
-  return config
+  return seed_a_recipe(use_dataset(base_config("suncet"), "stl10"))

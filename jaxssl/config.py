@@ -139,15 +139,32 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
     raise ValueError(f"config.eval.knn_k must hold positive integers, got {config.eval.knn_k}.")
 
 
-def seed_a_augment(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """The Keras semi-supervised baselines' augmentation (SEEDS.md, A), on every view: flip, crop area
-  U(0.2, 1) with log-uniform ratio in [3/4, 4/3], brightness/contrast/saturation 0.5 and hue 0.2, always."""
+def seed_a_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The Keras semi-supervised STL-10 baselines (SEEDS.md, A): 250 unlabelled + 250 labelled images a step,
+  25 epochs of the 105k unlabelled+train images (420 steps each), evaluated every epoch; their augmentation
+  on every view: flip, crop area U(0.2, 1) with log-uniform ratio in [3/4, 4/3], brightness/contrast/
+  saturation 0.5 and hue 0.2, always."""
+  config.batch_size = config.labelled_batch_size = 250
+  config.num_train_steps = 25 * 420
+  config.eval_every_steps = config.checkpoint_every_steps = 420
   config.augment.flip, config.augment.crop_scale, config.augment.crop_ratio = True, (0.2, 1.0), (3 / 4, 4 / 3)
   config.augment.jitter_prob = 1.0
   config.augment.brightness = config.augment.contrast = config.augment.saturation = 0.5
   config.augment.hue = 0.2
   config.augment.grayscale_prob = config.augment.blur_prob = 0.0
   return config
+
+
+def seed_d_vae_recipe(config: ml_collections.ConfigDict, min_area: float) -> ml_collections.ConfigDict:
+  """The RotNet-vs-VAE seed's VAE on 96 px images (SEEDS.md, D): batch 128, z=64, Gaussian likelihood with
+  the seed's MSE (mean over pixels) + 0.01·KL, which equals, up to a constant factor, ½·SSE + β·KL with
+  β = 0.005 × H·W·C; a decoder from 256 channels."""
+  options = config[config.method]
+  config.batch_size = 128
+  options.likelihood = "gaussian"
+  options.beta = 0.005 * config.data.image_size ** 2 * 3
+  options.decoder_channels = (256, 128, 64, 32, 32)
+  return use_weak_augment(config, min_area=min_area)
 
 
 def sesemi_recipe(config: ml_collections.ConfigDict, epochs: int) -> ml_collections.ConfigDict:

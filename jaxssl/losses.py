@@ -114,11 +114,13 @@ def snn(queries: jax.Array, support: jax.Array, support_targets: jax.Array, tau:
   return weights @ support_targets
 
 
-def paws(anchors: tuple[jax.Array, jax.Array], support: jax.Array, support_labels: jax.Array, num_classes: int,
-         tau: float = 0.1, sharpen_temperature: float = 0.25, label_smoothing: float = 0.1,
-         me_max: bool = True, small_anchors: jax.Array | None = None,
-         axis_name: str | None = None) -> tuple[jax.Array, dict]:
-  """PAWS loss (Assran et al. 2021): predict, for each view, the sharpened soft-NN pseudo-label of the other.
+def paws_terms(anchors: tuple[jax.Array, jax.Array], support: jax.Array, support_labels: jax.Array,
+               num_classes: int, tau: float = 0.1, sharpen_temperature: float = 0.25, label_smoothing: float = 0.1,
+               me_max: bool = True, small_anchors: jax.Array | None = None,
+               axis_name: str | None = None) -> tuple[jax.Array, jax.Array]:
+  """The two terms of the PAWS loss (Assran et al. 2021), (cross-entropy, me-max); `paws` is their sum.
+
+  Predict, for each view, the sharpened soft-nearest-neighbour pseudo-label of the other.
 
   anchors: two views' embeddings (z1, z2), each [n, D], row i of both from image i.
   support: embeddings [m, D] of the labelled support batch with int labels [m]; gathered over `axis_name`,
@@ -128,7 +130,7 @@ def paws(anchors: tuple[jax.Array, jax.Array], support: jax.Array, support_label
   p_v = snn(z_v, S, Y, τ); targets t_1 = sharpen(p_2, T), t_2 = sharpen(p_1, T) with stop-gradient (entries
   below 1e-4 zeroed, as the reference code does); loss = mean over anchors of H(t, p) = −Σ_c t_c log p_c,
   minus (with `me_max`) the entropy H(p̄) of p̄ = mean over all anchors (and devices) of sharpen(p, T).
-  Returns (scalar loss, {"paws_ce", "paws_me_max"}) — the loss is this device's share under `axis_name`.
+  Returns (cross-entropy, −H(p̄) or 0) — the cross-entropy is this device's mean under `axis_name`.
   """
   support, _ = gather_rows(support, axis_name)
   support_labels, _ = gather_rows(support_labels, axis_name)
@@ -148,7 +150,14 @@ def paws(anchors: tuple[jax.Array, jax.Array], support: jax.Array, support_label
     avg = jnp.mean(sharpen(probs, sharpen_temperature), axis=0)
     avg = lax.pmean(avg, axis_name) if axis_name is not None else avg
     me_max_term = jnp.sum(avg * jnp.log(jnp.maximum(avg, 1e-12)))  # = −H(p̄).
-  return ce + me_max_term, {"paws_ce": ce, "paws_me_max": me_max_term}
+  return ce, me_max_term
+
+
+def paws(*args, **kwargs) -> jax.Array:
+  """The PAWS loss: cross-entropy to the other view's sharpened pseudo-label − H(p̄); arguments, shapes and
+  conventions as `paws_terms`. Returns a scalar (this device's share under `axis_name`)."""
+  ce, me_max_term = paws_terms(*args, **kwargs)
+  return ce + me_max_term
 
 
 def kl_to_standard_normal(mean: jax.Array, log_var: jax.Array) -> jax.Array:
@@ -156,14 +165,14 @@ def kl_to_standard_normal(mean: jax.Array, log_var: jax.Array) -> jax.Array:
   return -0.5 * jnp.sum(1.0 + log_var - mean ** 2 - jnp.exp(log_var), axis=-1)
 
 
-def elbo(images: jax.Array, decoded: jax.Array, mean: jax.Array, log_var: jax.Array, beta: float = 1.0,
-         likelihood: str = "bernoulli") -> tuple[jax.Array, dict]:
-  """Negative ELBO of a VAE, averaged over the batch: reconstruction + β · KL.
+def elbo_terms(images: jax.Array, decoded: jax.Array, mean: jax.Array, log_var: jax.Array,
+               likelihood: str = "bernoulli") -> tuple[jax.Array, jax.Array]:
+  """The two terms of a VAE's negative ELBO, (reconstruction, KL), each averaged over the batch.
 
   images: targets in [0, 1], [B, H, W, C]; decoded: the decoder's output [B, H, W, C] — logits for
   likelihood="bernoulli" (reconstruction = Σ_pixels binary cross-entropy), the mean image for "gaussian"
   (reconstruction = ½ Σ_pixels squared error: a unit-variance Gaussian, constants dropped).
-  mean, log_var: posterior parameters [B, Z]. Returns (scalar, {"reconstruction", "kl"}).
+  mean, log_var: posterior parameters [B, Z].
   """
   if likelihood == "bernoulli":
     per_pixel = optax.sigmoid_binary_cross_entropy(decoded, images)
@@ -171,9 +180,14 @@ def elbo(images: jax.Array, decoded: jax.Array, mean: jax.Array, log_var: jax.Ar
     per_pixel = 0.5 * (decoded - images) ** 2
   else:
     raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
-  reconstruction = jnp.mean(jnp.sum(per_pixel, axis=(1, 2, 3)))
-  kl = jnp.mean(kl_to_standard_normal(mean, log_var))
-  return reconstruction + beta * kl, {"reconstruction": reconstruction, "kl": kl}
+  return jnp.mean(jnp.sum(per_pixel, axis=(1, 2, 3))), jnp.mean(kl_to_standard_normal(mean, log_var))
+
+
+def elbo(images: jax.Array, decoded: jax.Array, mean: jax.Array, log_var: jax.Array, beta: float = 1.0,
+         likelihood: str = "bernoulli") -> jax.Array:
+  """Negative ELBO averaged over the batch: reconstruction + β · KL (terms, shapes: `elbo_terms`). Scalar."""
+  reconstruction, kl = elbo_terms(images, decoded, mean, log_var, likelihood)
+  return reconstruction + beta * kl
 
 
 def triplet(anchor: jax.Array, positive: jax.Array, margin: float = 0.5, axis_name: str | None = None) -> jax.Array:

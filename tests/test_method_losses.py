@@ -59,11 +59,12 @@ def test_paws_hand_computed():
   # CE = −(t_1 · log p_1) = 1.1940587655 for both views; me-max: mean of sharpened p = (½, ½) -> −H = log ½.
   support, labels = jnp.array([[1.0, 0.0], [0.0, 1.0]]), jnp.array([0, 1])
   z1, z2 = jnp.array([[1.0, 0.0]]), jnp.array([[0.0, 1.0]])
-  loss, parts = losses.paws((z1, z2), support, labels, 2, tau=1.0, sharpen_temperature=0.5, label_smoothing=0.0)
-  np.testing.assert_allclose(parts["paws_ce"], 1.1940587654961052, rtol=1e-5)
-  np.testing.assert_allclose(parts["paws_me_max"], math.log(0.5), rtol=1e-5)
+  ce, me_max = losses.paws_terms((z1, z2), support, labels, 2, tau=1.0, sharpen_temperature=0.5, label_smoothing=0.0)
+  np.testing.assert_allclose(ce, 1.1940587654961052, rtol=1e-5)
+  np.testing.assert_allclose(me_max, math.log(0.5), rtol=1e-5)
+  loss = losses.paws((z1, z2), support, labels, 2, tau=1.0, sharpen_temperature=0.5, label_smoothing=0.0)
   np.testing.assert_allclose(loss, 0.50091158493616, rtol=1e-5)
-  no_me_max, _ = losses.paws((z1, z2), support, labels, 2, 1.0, 0.5, 0.0, me_max=False)
+  no_me_max = losses.paws((z1, z2), support, labels, 2, 1.0, 0.5, 0.0, me_max=False)
   np.testing.assert_allclose(no_me_max, 1.1940587654961052, rtol=1e-5)
 
 
@@ -75,28 +76,28 @@ def _paws_inputs(seed=0, n=8, m=12, d=6, c=3):
 
 def test_paws_invariances_and_gradient():
   z1, z2, support, labels = _paws_inputs()
-  loss, _ = losses.paws((z1, z2), support, labels, 3)
+  loss = losses.paws((z1, z2), support, labels, 3)
   perm = np.random.default_rng(1).permutation(len(labels))
-  np.testing.assert_allclose(losses.paws((z1, z2), support[perm], labels[perm], 3)[0], loss, rtol=1e-5)
-  np.testing.assert_allclose(losses.paws((z2, z1), support, labels, 3)[0], loss, rtol=1e-5)  # Swap views.
-  grads = jax.grad(lambda a, s: losses.paws((a, z2), s, labels, 3)[0], argnums=(0, 1))(z1, support)
+  np.testing.assert_allclose(losses.paws((z1, z2), support[perm], labels[perm], 3), loss, rtol=1e-5)
+  np.testing.assert_allclose(losses.paws((z2, z1), support, labels, 3), loss, rtol=1e-5)  # Swap views.
+  grads = jax.grad(lambda a, s: losses.paws((a, z2), s, labels, 3), argnums=(0, 1))(z1, support)
   assert all(np.all(np.isfinite(g)) and np.abs(g).sum() > 0 for g in grads)
   # Label smoothing changes the targets, so the loss.
-  assert not np.isclose(losses.paws((z1, z2), support, labels, 3, label_smoothing=0.0)[0], loss)
+  assert not np.isclose(losses.paws((z1, z2), support, labels, 3, label_smoothing=0.0), loss)
 
 
 def test_paws_multicrop_targets_are_the_mean_of_the_large_views():
   z1, z2, support, labels = _paws_inputs()
   small = np.random.default_rng(2).normal(size=(16, 6)).astype(np.float32)  # 2 crops × 8 images.
-  _, parts = losses.paws((z1, z2), support, labels, 3, me_max=False, small_anchors=small)
+  ce, _ = losses.paws_terms((z1, z2), support, labels, 3, me_max=False, small_anchors=small)
   y = jax.nn.one_hot(labels, 3) * 0.9 + 0.1 / 3
   p1, p2, ps = (losses.snn(q, support, y, 0.1) for q in (z1, z2, small))
   t1, t2 = losses.sharpen(p2, 0.25), losses.sharpen(p1, 0.25)
   t1, t2 = (jnp.where(t < 1e-4, 0.0, t) for t in (t1, t2))
   ts = jnp.tile(0.5 * (t1 + t2), (2, 1))
-  ce = lambda t, p: -jnp.sum(t * jnp.log(p), -1)
-  expected = jnp.mean(jnp.concatenate([ce(t1, p1), ce(t2, p2), ce(ts, ps)]))
-  np.testing.assert_allclose(parts["paws_ce"], expected, rtol=1e-5)
+  h = lambda t, p: -jnp.sum(t * jnp.log(p), -1)
+  expected = jnp.mean(jnp.concatenate([h(t1, p1), h(t2, p2), h(ts, ps)]))
+  np.testing.assert_allclose(ce, expected, rtol=1e-5)
 
 
 def test_elbo_and_kl():
@@ -107,13 +108,13 @@ def test_elbo_and_kl():
                              [0.5 + 0.5 * (E - 2)], rtol=1e-6)
   images = jnp.full((2, 4, 4, 1), 0.5)
   # Bernoulli: logits 0 against targets ½ cost log 2 per pixel; 16 pixels.
-  loss, parts = losses.elbo(images, jnp.zeros_like(images), jnp.zeros((2, 3)), jnp.zeros((2, 3)))
-  np.testing.assert_allclose([loss, parts["reconstruction"], parts["kl"]], [16 * math.log(2), 16 * math.log(2), 0.0],
+  args = images, jnp.zeros_like(images), jnp.zeros((2, 3)), jnp.zeros((2, 3))
+  np.testing.assert_allclose([losses.elbo(*args), *losses.elbo_terms(*args)], [16 * math.log(2), 16 * math.log(2), 0.0],
                              rtol=1e-6, atol=1e-7)
   # Gaussian: ½ Σ (0.7 − 0.5)² = ½ · 16 · 0.04 = 0.32; β scales the KL.
-  loss, parts = losses.elbo(images, jnp.full_like(images, 0.7), jnp.ones((2, 3)), jnp.zeros((2, 3)), beta=2.0,
-                            likelihood="gaussian")
-  np.testing.assert_allclose([parts["reconstruction"], parts["kl"], loss], [0.32, 1.5, 0.32 + 3.0], rtol=1e-5)
+  args = images, jnp.full_like(images, 0.7), jnp.ones((2, 3)), jnp.zeros((2, 3))
+  np.testing.assert_allclose([*losses.elbo_terms(*args, likelihood="gaussian"),
+                              losses.elbo(*args, beta=2.0, likelihood="gaussian")], [0.32, 1.5, 0.32 + 3.0], rtol=1e-5)
 
 
 def test_triplet_hand_computed():
@@ -152,11 +153,11 @@ def test_gathered_losses_equal_single_device(devices, name):
   cases = {
       "supcon": (lambda z, y, axis_name=None: losses.supcon(z, y, 0.1, axis_name), (z1, labels_z)),
       "supcon_out": (lambda z, y, axis_name=None: losses.supcon(z, y, 0.1, axis_name, "supcon"), (z1, labels_z)),
-      "paws": (lambda a, b, s, y, axis_name=None: losses.paws((a, b), s, y, 3, axis_name=axis_name)[0],
+      "paws": (lambda a, b, s, y, axis_name=None: losses.paws((a, b), s, y, 3, axis_name=axis_name),
                (z1, z2, support, labels)),
       # One small crop per image keeps each device's crops aligned with its images.
       "paws_multicrop": (lambda a, b, s, y, c, axis_name=None: losses.paws((a, b), s, y, 3, small_anchors=c,
-                                                                           axis_name=axis_name)[0],
+                                                                           axis_name=axis_name),
                          (z1, z2, support, labels, small)),
       "triplet": (lambda a, b, axis_name=None: losses.triplet(a, b, 2.0, axis_name), (z1, z2)),
   }

@@ -41,8 +41,9 @@ def test_supervised_on_digits_learns(tmp_path):
   assert results["final"]["knn_k20"] > results["evals"]["0"]["knn_k20"] + 0.03, results["evals"]
 
 
-# Steps each method needs on digits to clear the untrained encoder by 2 points (measured; see README).
-LEARNS_IN = {"suncet": 60, "paws": 60, "sesemi": 60, "rotnet": 100}
+# Steps each method needs on digits to clear the untrained encoder by 2 points (measured; the VAE dips below
+# it first, while its KL is near zero, then overtakes it: 0.52 at step 100, 0.83 at 300 vs 0.77 untrained).
+LEARNS_IN = {"suncet": 60, "paws": 60, "sesemi": 60, "rotnet": 100, "vae": 300, "siamese_vae": 200}
 
 
 @pytest.mark.parametrize("method", sorted(LEARNS_IN))
@@ -142,7 +143,7 @@ def test_too_many_labels_per_class_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "*.py"))))
 def test_every_config_is_complete_and_valid(path):
   config = load_config(os.path.basename(path)[:-3])
-  assert config.method in os.path.basename(path) and config.data.name in os.path.basename(path)
+  assert config.method in os.path.basename(path) and config.data.name.split("_")[0] in os.path.basename(path)
   config_lib.validate(config, num_devices=1)
   assert config.to_dict().keys() == config_lib.base_config(config.method).to_dict().keys()
 
@@ -172,3 +173,12 @@ def test_library_import_has_no_side_effects():
           "from absl import flags; assert not flags.FLAGS.is_parsed(); print('ok')")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
   assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_paws_multicrop_with_a_fixed_size_encoder_is_a_clear_error():
+  from flax import nnx
+
+  config = config_lib.base_config("paws")
+  config.paws.multicrop = 2
+  with pytest.raises(ValueError, match=r"multicrop needs an encoder that takes 18×18 images; 'convnet' does not"):
+    methods.create(config).build((32, 32, 1), 10, nnx.Rngs(0))

@@ -51,5 +51,6 @@ class PAWS(Method):
                for kc in jax.random.split(k[3], self.options.multicrop)]
       small = model(jnp.concatenate(crops), train=True)
     o = self.options
-    return losses.paws((z[:n], z[n:2 * n]), z[2 * n:], batch["label"], self.num_classes, o.tau,
-                       o.sharpen_temperature, o.label_smoothing, o.me_max, small, axis_name)
+    ce, me_max = losses.paws_terms((z[:n], z[n:2 * n]), z[2 * n:], batch["label"], self.num_classes, o.tau,
+                                   o.sharpen_temperature, o.label_smoothing, o.me_max, small, axis_name)
+    return ce + me_max, {"paws_ce": ce, "paws_me_max": me_max}

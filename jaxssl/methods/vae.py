@@ -32,8 +32,8 @@ class VAE(Method):
     """(negative ELBO, metrics, posterior mean) of float images [b, H, W, C] with reparameterisation noise [b, Z]."""
     mean, log_var = model.encoder.posterior(images, train=True)
     decoded = model.decoder(mean + jnp.exp(0.5 * log_var) * noise)
-    loss, metrics = losses.elbo(images, decoded, mean, log_var, self.options.beta, self.options.likelihood)
-    return loss, metrics, mean
+    reconstruction, kl = losses.elbo_terms(images, decoded, mean, log_var, self.options.likelihood)
+    return reconstruction + self.options.beta * kl, {"reconstruction": reconstruction, "kl": kl}, mean
 
   def loss(self, model, batch, key, axis_name=None):
     k_view, k_noise = jax.random.split(key)
