@@ -29,6 +29,10 @@ class Dataset:
   def image_shape(self) -> tuple[int, int, int]:
     return self.test_images.shape[1:]
 
+  def images(self, stream: str) -> np.ndarray:
+    """The images of host stream `stream` ("unlabelled" or "labelled")."""
+    return self.unlabelled_images if stream == "unlabelled" else self.labelled_images
+
 
 @functools.lru_cache(maxsize=8)
 def _permutation(n: int, seed: int, stream: int, epoch: int) -> np.ndarray:
@@ -59,8 +63,8 @@ def make_batch_fn(dataset: Dataset, batch_sizes: dict[str, int], seed: int, proc
   """Returns step -> this process's rows of the global batch: `unlabelled` [B_u/P, H, W, C],
   `labelled` [B_l/P, H, W, C] and `label` [B_l/P], for the streams named in `batch_sizes`.
   With `stratified`, every global labelled batch holds each class B_l / C times, in class order."""
-  for stream, size in batch_sizes.items():
-    if not len(dataset.unlabelled_images if stream == "unlabelled" else dataset.labelled_images):
+  for stream in batch_sizes:
+    if not len(dataset.images(stream)):
       raise ValueError(f"the {stream} stream is empty; check config.data (labels_per_class, "
                        "unlabelled_includes_labelled).")
   members = [np.flatnonzero(dataset.labelled_labels == c) for c in range(dataset.num_classes)]
@@ -74,7 +78,7 @@ def make_batch_fn(dataset: Dataset, batch_sizes: dict[str, int], seed: int, proc
   def batch_at(step: int) -> dict[str, np.ndarray]:
     batch = {}
     for stream, size in batch_sizes.items():
-      images = dataset.unlabelled_images if stream == "unlabelled" else dataset.labelled_images
+      images = dataset.images(stream)
       if stream == "labelled" and stratified:
         idx = stratified_indices(members, size, step, seed)
       else:
