@@ -13,7 +13,7 @@ class Method:
   - `loss(model, batch, key, axis_name)`: (scalar loss, dict of scalar metrics) for this device's part of
     the batch; `batch` holds uint8 `unlabelled` [b_u, H, W, C], `labelled` [b_l, H, W, C], int32 `label` [b_l].
     `key` is the step's key, the same on every device: draw per-example randomness with
-    `augment.views(..., axis_name=axis_name)` so results do not depend on how the batch is split.
+    `self.views(key, images, axis_name)` so results do not depend on how the batch is split.
   """
   streams: tuple[str, ...] = ()
   stratified_labels = False  # True: every labelled batch holds each class equally often, in class order.
@@ -37,6 +37,11 @@ class Method:
   def build_encoder(self, image_shape: tuple[int, int, int], rngs: nnx.Rngs) -> nnx.Module:
     """The encoder named by `config.model` for images of `image_shape` [H, W, C]."""
     return models.build_encoder(self.config.model, image_shape[-1], image_shape[0], rngs)
+
+  def views(self, key, images, axis_name: str | None, view_config: augment.ViewConfig | None = None):
+    """Augmented views of uint8 images [b, H, W, C] -> float [b, H, W, C], keyed per global example
+    (`augment.views`); `view_config` defaults to the config's `augment` section."""
+    return augment.views(key, images, view_config or self.view_config, axis_name=axis_name)
 
   def loss(self, model: nnx.Module, batch: dict, key, axis_name: str | None = None):
     raise NotImplementedError

@@ -40,9 +40,9 @@ class PAWS(Method):
     k = jax.random.split(key, 4)
     unlabelled, labelled = batch["unlabelled"], batch["labelled"]
     n = len(unlabelled)
-    images = jnp.concatenate([augment.views(k[0], unlabelled, self.view_config, axis_name=axis_name),
-                              augment.views(k[1], unlabelled, self.view_config, axis_name=axis_name),
-                              augment.views(k[2], labelled, self.view_config, axis_name=axis_name)])
+    images = jnp.concatenate([self.views(k[0], unlabelled, axis_name),
+                              self.views(k[1], unlabelled, axis_name),
+                              self.views(k[2], labelled, axis_name)])
     z = model(images, train=True)
     small = None
     if self.options.multicrop:

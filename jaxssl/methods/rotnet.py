@@ -20,7 +20,6 @@ class RotNet(Method):
     return models.EncoderAndHead(encoder, models.MLP(encoder.features, (*self.options.head_dims, 4), rngs=rngs))
 
   def loss(self, model, batch, key, axis_name=None):
-    images, labels = augment.proxy_views(augment.views(key, batch["unlabelled"], self.view_config,
-                                                       axis_name=axis_name), 4)
+    images, labels = augment.proxy_views(self.views(key, batch["unlabelled"], axis_name), 4)
     logits = model(images, train=True)
     return losses.cross_entropy(logits, labels), {"rotation_accuracy": jnp.mean(jnp.argmax(logits, -1) == labels)}

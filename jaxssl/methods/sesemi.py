@@ -38,10 +38,10 @@ class SESEMI(Method):
 
   def loss(self, model, batch, key, axis_name=None):
     k_l, k_u = jax.random.split(key)
-    labelled = augment.views(k_l, batch["labelled"], self.view_config, axis_name=axis_name)
+    labelled = self.views(k_l, batch["labelled"], axis_name)
     unflipped = dataclasses.replace(self.view_config, flip=False)
     proxy_images, proxy_labels = augment.proxy_views(
-        augment.views(k_u, batch["unlabelled"], unflipped, axis_name=axis_name), len(augment.PROXY_TRANSFORMS))
+        self.views(k_u, batch["unlabelled"], axis_name, unflipped), len(augment.PROXY_TRANSFORMS))
     features = model.encoder(jnp.concatenate([labelled, proxy_images]), train=True)
     logits, proxy_logits = model.head(features[:len(labelled)]), model.proxy_head(features[len(labelled):])
     supervised = losses.cross_entropy(logits, batch["label"])

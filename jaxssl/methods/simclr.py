@@ -2,7 +2,7 @@
 import jax
 import ml_collections
 
-from jaxssl import augment, losses, models
+from jaxssl import losses, models
 from jaxssl.methods.base import Method
 
 
@@ -23,6 +23,6 @@ class SimCLR(Method):
   def loss(self, model, batch, key, axis_name=None):
     images = batch["unlabelled"]
     key1, key2 = jax.random.split(key)
-    z1 = model(augment.views(key1, images, self.view_config, axis_name=axis_name), train=True)
-    z2 = model(augment.views(key2, images, self.view_config, axis_name=axis_name), train=True)
+    z1 = model(self.views(key1, images, axis_name), train=True)
+    z2 = model(self.views(key2, images, axis_name), train=True)
     return losses.nt_xent(z1, z2, self.options.temperature, axis_name), {}

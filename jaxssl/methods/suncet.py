@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxssl import augment, losses, models
+from jaxssl import losses, models
 from jaxssl.methods.base import Method
 
 
@@ -26,10 +26,10 @@ class SuNCEt(Method):
   def loss(self, model, batch, key, axis_name=None):
     k = jax.random.split(key, 4)
     unlabelled, labelled = batch["unlabelled"], batch["labelled"]
-    images = jnp.concatenate([augment.views(k[0], unlabelled, self.view_config, axis_name=axis_name),
-                              augment.views(k[1], unlabelled, self.view_config, axis_name=axis_name),
-                              augment.views(k[2], labelled, self.view_config, axis_name=axis_name),
-                              augment.views(k[3], labelled, self.view_config, axis_name=axis_name)])
+    images = jnp.concatenate([self.views(k[0], unlabelled, axis_name),
+                              self.views(k[1], unlabelled, axis_name),
+                              self.views(k[2], labelled, axis_name),
+                              self.views(k[3], labelled, axis_name)])
     z1, z2, s1, s2 = jnp.split(model(images, train=True), [len(unlabelled), 2 * len(unlabelled),
                                                            2 * len(unlabelled) + len(labelled)])
     unsupervised = losses.nt_xent(z1, z2, self.options.temperature, axis_name)

@@ -5,7 +5,7 @@ import ml_collections
 import optax
 from flax import nnx
 
-from jaxssl import augment, models
+from jaxssl import models
 from jaxssl.methods.base import Method
 
 
@@ -26,7 +26,7 @@ class Supervised(Method):
     return models.EncoderAndHead(encoder, nnx.Linear(encoder.features, num_classes, rngs=rngs))
 
   def loss(self, model, batch, key, axis_name=None):
-    logits = model(augment.views(key, batch["labelled"], self.view_config, axis_name=axis_name), train=True)
+    logits = model(self.views(key, batch["labelled"], axis_name), train=True)
     targets = optax.smooth_labels(jax.nn.one_hot(batch["label"], logits.shape[-1]), self.options.label_smoothing)
     loss = optax.softmax_cross_entropy(logits, targets).mean()
     return loss, {"train_accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"])}

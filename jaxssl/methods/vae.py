@@ -37,7 +37,7 @@ class VAE(Method):
 
   def loss(self, model, batch, key, axis_name=None):
     k_view, k_noise = jax.random.split(key)
-    images = augment.views(k_view, batch["unlabelled"], self.view_config, axis_name=axis_name)
+    images = self.views(k_view, batch["unlabelled"], axis_name)
     loss, metrics, _ = self.elbo(model, images, self.noise(k_noise, len(images), axis_name))
     return loss, metrics
 
@@ -56,8 +56,8 @@ class SiameseVAE(VAE):
   def loss(self, model, batch, key, axis_name=None):
     k = jax.random.split(key, 4)
     n = len(batch["unlabelled"])
-    images = jnp.concatenate([augment.views(k[0], batch["unlabelled"], self.view_config, axis_name=axis_name),
-                              augment.views(k[1], batch["unlabelled"], self.view_config, axis_name=axis_name)])
+    images = jnp.concatenate([self.views(k[0], batch["unlabelled"], axis_name),
+                              self.views(k[1], batch["unlabelled"], axis_name)])
     noise = jnp.concatenate([self.noise(k[2], n, axis_name), self.noise(k[3], n, axis_name)])
     elbo, metrics, mean = self.elbo(model, images, noise)  # One pass over both views: the ELBO is their mean.
     triplet = losses.triplet(mean[:n], mean[n:], self.options.margin, axis_name)
