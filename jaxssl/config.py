@@ -20,6 +20,8 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.eval_every_steps = 500      # Also evaluated once at the end.
   c.checkpoint_every_steps = 500
   c.max_checkpoints_to_keep = 3
+  c.dtype = "float32"           # "bfloat16": the encoder computes in bf16; parameters, BatchNorm statistics
+                                # and losses stay float32 (mixed precision).
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "digits"
@@ -44,10 +46,13 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.augment.blur_prob = 0.0
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "convnet"
-  c.model.width = 128
-  c.model.features = 128
-  c.model.final_relu = False
+  c.model.name = "convnet"      # convnet, resnet18, resnet50, wrn28_2, alexnet (see jaxssl/models).
+  c.model.width = -1            # convnet channels / ResNet base width; -1: the architecture's (128 / 64).
+  c.model.features = 128        # convnet: size of the final Dense.
+  c.model.final_relu = False    # convnet: ReLU on the final Dense (the Keras SimCLR example).
+  c.model.stem = "auto"         # ResNets: "imagenet", "cifar", or "auto" (cifar for images <= 64 px).
+  c.model.zero_init_residual = False  # ResNets: γ = 0 in each residual branch's last BatchNorm.
+  c.model.feature_layer = "fc"  # alexnet: the layer evaluation reads, "conv1".."conv5" or "fc".
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = "adam"
@@ -113,6 +118,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
   methods.get(config.method)  # Unknown names raise with the list of valid ones.
   data.get_source(config.data.name)
   models.get(config.model.name)
+  models.compute_dtype(config.dtype)
+  if config.model.stem not in ("auto", *models.resnet.STEMS):
+    raise ValueError(f"unknown config.model.stem {config.model.stem!r}; use 'auto', 'imagenet' or 'cifar'.")
   if config.method not in config:
     raise ValueError(f"config has no '{config.method}' section for config.method={config.method!r}; start from a "
                      f"configs/{config.method}_<dataset>.py file instead of overriding config.method.")

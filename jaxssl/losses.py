@@ -117,6 +117,7 @@ def snn(queries: jax.Array, support: jax.Array, support_targets: jax.Array, tau:
 def paws_terms(anchors: tuple[jax.Array, jax.Array], support: jax.Array, support_labels: jax.Array,
                num_classes: int, tau: float = 0.1, sharpen_temperature: float = 0.25, label_smoothing: float = 0.1,
                me_max: bool = True, small_anchors: jax.Array | None = None,
+               targets: tuple[jax.Array, jax.Array, jax.Array] | None = None,
                axis_name: str | None = None) -> tuple[jax.Array, jax.Array]:
   """The two terms of the PAWS loss (Assran et al. 2021), (cross-entropy, me-max); `paws` is their sum.
 
@@ -127,6 +128,8 @@ def paws_terms(anchors: tuple[jax.Array, jax.Array], support: jax.Array, support
     labels smoothed: Y = (1 − ε)·onehot + ε / C.
   small_anchors: optional [k·n, D] multi-crop views (k crops of each image, crop-major); their target is
     the mean of the two large views' targets.
+  targets: optional (h1 [n, D], h2 [n, D], support [m, D]) embeddings the pseudo-labels are computed from
+    instead of the anchors' — the paper's code with a prediction head: anchors = pred(h), targets from h.
   p_v = snn(z_v, S, Y, τ); targets t_1 = sharpen(p_2, T), t_2 = sharpen(p_1, T) with stop-gradient (entries
   below 1e-4 zeroed, as the reference code does); loss = mean over anchors of H(t, p) = −Σ_c t_c log p_c,
   minus (with `me_max`) the entropy H(p̄) of p̄ = mean over all anchors (and devices) of sharpen(p, T).
@@ -139,7 +142,11 @@ def paws_terms(anchors: tuple[jax.Array, jax.Array], support: jax.Array, support
   n = z1.shape[0]
   queries = jnp.concatenate([z1, z2] + ([small_anchors] if small_anchors is not None else []))
   probs = snn(queries, support, targets_y, tau)
-  target = lax.stop_gradient(sharpen(jnp.concatenate([probs[n:2 * n], probs[:n]]), sharpen_temperature))
+  target_probs = probs
+  if targets is not None:
+    h1, h2, target_support = targets
+    target_probs = snn(jnp.concatenate([h1, h2]), gather_rows(target_support, axis_name)[0], targets_y, tau)
+  target = lax.stop_gradient(sharpen(jnp.concatenate([target_probs[n:2 * n], target_probs[:n]]), sharpen_temperature))
   target = jnp.where(target < 1e-4, 0.0, target)
   if small_anchors is not None:
     mean_target = 0.5 * (target[:n] + target[n:])

@@ -79,8 +79,8 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, lo
 
 def make_embed_fn(graphdef: nnx.GraphDef, mesh: jax.sharding.Mesh, preprocess: Callable) -> Callable:
   """Returns jitted (params, rest, uint8 images [B, H, W, C] sharded over `data`) -> features [B, D],
-  running `model.encoder(preprocess(images), train=False)` on every device's rows."""
+  running `model.encoder.representation(preprocess(images))` (eval mode) on every device's rows."""
   def embed(params, rest, images):
-    return nnx.merge(graphdef, params, rest).encoder(preprocess(images), train=False)
+    return nnx.merge(graphdef, params, rest).encoder.representation(preprocess(images))
 
   return jax.jit(jax.shard_map(embed, mesh=mesh, in_specs=(P(), P(), P(DATA)), out_specs=P(DATA)))

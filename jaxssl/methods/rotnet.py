@@ -17,7 +17,7 @@ class RotNet(Method):
 
   def build(self, image_shape, num_classes, rngs):
     encoder = self.build_encoder(image_shape, rngs)
-    return models.EncoderAndHead(encoder, models.MLP(encoder.features, (*self.options.head_dims, 4), rngs=rngs))
+    return models.EncoderAndHead(encoder, self.head(encoder.features, (*self.options.head_dims, 4), rngs))
 
   def loss(self, model, batch, key, axis_name=None):
     images, labels = augment.proxy_views(self.views(key, batch["unlabelled"], axis_name), 4)

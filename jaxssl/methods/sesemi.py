@@ -33,8 +33,8 @@ class SESEMI(Method):
 
   def build(self, image_shape, num_classes, rngs):
     encoder = self.build_encoder(image_shape, rngs)
-    return TwoHeads(encoder, nnx.Linear(encoder.features, num_classes, rngs=rngs),
-                    nnx.Linear(encoder.features, len(augment.PROXY_TRANSFORMS), rngs=rngs))
+    return TwoHeads(encoder, self.head(encoder.features, (num_classes,), rngs),
+                    self.head(encoder.features, (len(augment.PROXY_TRANSFORMS),), rngs))
 
   def loss(self, model, batch, key, axis_name=None):
     k_l, k_u = jax.random.split(key)

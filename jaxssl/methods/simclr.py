@@ -13,12 +13,14 @@ class SimCLR(Method):
 
   @staticmethod
   def default_config() -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict({"temperature": 0.1, "projector_dims": (128, 128)})
+    return ml_collections.ConfigDict({"temperature": 0.1, "projector_dims": (128, 128),
+                                      "projector_batch_norm": False})
 
   def build(self, image_shape, num_classes, rngs):
     del num_classes  # Self-supervised: labels are only used by evaluation.
     encoder = self.build_encoder(image_shape, rngs)
-    return models.EncoderAndHead(encoder, models.MLP(encoder.features, tuple(self.options.projector_dims), rngs=rngs))
+    o = self.options
+    return models.EncoderAndHead(encoder, self.head(encoder.features, o.projector_dims, rngs, o.projector_batch_norm))
 
   def loss(self, model, batch, key, axis_name=None):
     images = batch["unlabelled"]

@@ -21,7 +21,7 @@ class SuNCEt(Method):
 
   def build(self, image_shape, num_classes, rngs):
     encoder = self.build_encoder(image_shape, rngs)
-    return models.EncoderAndHead(encoder, models.MLP(encoder.features, tuple(self.options.projector_dims), rngs=rngs))
+    return models.EncoderAndHead(encoder, self.head(encoder.features, self.options.projector_dims, rngs))
 
   def loss(self, model, batch, key, axis_name=None):
     k = jax.random.split(key, 4)

@@ -3,7 +3,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
-from flax import nnx
 
 from jaxssl import models
 from jaxssl.methods.base import Method
@@ -23,7 +22,7 @@ class Supervised(Method):
 
   def build(self, image_shape, num_classes, rngs):
     encoder = self.build_encoder(image_shape, rngs)
-    return models.EncoderAndHead(encoder, nnx.Linear(encoder.features, num_classes, rngs=rngs))
+    return models.EncoderAndHead(encoder, self.head(encoder.features, (num_classes,), rngs))
 
   def loss(self, model, batch, key, axis_name=None):
     logits = model(self.views(key, batch["labelled"], axis_name), train=True)

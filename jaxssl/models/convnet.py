@@ -1,6 +1,9 @@
 """The small ConvNet encoder of the Keras semi-supervised STL-10 baselines."""
 import jax
+import jax.numpy as jnp
 from flax import nnx
+
+from jaxssl.models.layers import Encoder
 
 
 def valid_conv_size(size: int, kernel: int = 3, stride: int = 2) -> int:
@@ -8,15 +11,16 @@ def valid_conv_size(size: int, kernel: int = 3, stride: int = 2) -> int:
   return (size - kernel) // stride + 1
 
 
-class ConvNet(nnx.Module):
+class ConvNet(Encoder):
   """4 × (Conv width, 3×3, stride 2, VALID, ReLU) -> flatten -> Dense(features) [-> ReLU].
 
   images float [B, S, S, C] in [0, 1] -> features [B, features]. At S=96: 96→47→23→11→5; at S=32: 32→15→7→3→1.
   No normalisation layers, as in the seeds (`final_relu=True` is the Keras SimCLR example's variant).
+  `dtype`: compute dtype (parameters stay float32); the features are float32.
   """
 
   def __init__(self, in_channels: int, image_size: int, width: int = 128, features: int = 128,
-               final_relu: bool = False, *, rngs: nnx.Rngs):
+               final_relu: bool = False, *, dtype=jnp.float32, rngs: nnx.Rngs):
     sizes = [image_size]
     for _ in range(4):
       sizes.append(valid_conv_size(sizes[-1]))
@@ -24,9 +28,9 @@ class ConvNet(nnx.Module):
       raise ValueError(f"convnet needs images of at least 31×31 pixels, got {image_size}; raise "
                        "config.data.image_size.")
     channels = [in_channels] + [width] * 4
-    self.convs = nnx.List([nnx.Conv(c_in, c_out, (3, 3), strides=2, padding="VALID", rngs=rngs)
+    self.convs = nnx.List([nnx.Conv(c_in, c_out, (3, 3), strides=2, padding="VALID", dtype=dtype, rngs=rngs)
                            for c_in, c_out in zip(channels[:-1], channels[1:])])
-    self.dense = nnx.Linear(sizes[-1] ** 2 * width, features, rngs=rngs)
+    self.dense = nnx.Linear(sizes[-1] ** 2 * width, features, dtype=dtype, rngs=rngs)
     self.final_relu = final_relu
     self.features = features
 
@@ -35,5 +39,5 @@ class ConvNet(nnx.Module):
     x = images
     for conv in self.convs:
       x = nnx.relu(conv(x))
-    x = self.dense(x.reshape(x.shape[0], -1))
+    x = self.dense(x.reshape(x.shape[0], -1)).astype(jnp.float32)
     return nnx.relu(x) if self.final_relu else x

@@ -4,18 +4,26 @@ from flax import nnx
 
 
 class MLP(nnx.Module):
-  """Dense -> ReLU -> ... -> Dense: the SimCLR projection head. [B, in] -> [B, dims[-1]]; with no `dims`,
-  the identity (the seeds' methods that put their loss on the encoder's features)."""
+  """Dense -> [BatchNorm ->] ReLU -> ... -> Dense: [B, in] -> [B, dims[-1]]; the SimCLR projector
+  (`batch_norm=True`: SimCLR v2 / PAWS style, with statistics over `axis_name`), RotNet's rotation head, PAWS's
+  prediction head. With no `dims`, the identity (the seeds' methods that put their loss on the features).
+  Runs in float32."""
 
-  def __init__(self, in_features: int, dims: tuple[int, ...], *, rngs: nnx.Rngs):
+  def __init__(self, in_features: int, dims: tuple[int, ...], *, batch_norm: bool = False,
+               axis_name: str | None = None, rngs: nnx.Rngs):
     sizes = (in_features, *dims)
-    self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+    self.layers = nnx.List([nnx.Linear(a, b, use_bias=not batch_norm or i == len(dims) - 1, rngs=rngs)
+                            for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))])
+    self.norms = nnx.List([nnx.BatchNorm(b, momentum=0.9, axis_name=axis_name, rngs=rngs)
+                           for b in dims[:-1]] if batch_norm else [])
 
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     if not self.layers:
       return x
-    for layer in self.layers[:-1]:
-      x = nnx.relu(layer(x))
+    for i, layer in enumerate(self.layers[:-1]):
+      x = layer(x)
+      x = self.norms[i](x, use_running_average=not train) if self.norms else x
+      x = nnx.relu(x)
     return self.layers[-1](x)
 
 
@@ -27,4 +35,4 @@ class EncoderAndHead(nnx.Module):
     self.head = head
 
   def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
-    return self.head(self.encoder(images, train=train))
+    return self.head(self.encoder(images, train=train), train=train)

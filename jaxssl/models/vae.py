@@ -2,8 +2,10 @@
 import jax
 from flax import nnx
 
+from jaxssl.models.layers import Encoder
 
-class GaussianEncoder(nnx.Module):
+
+class GaussianEncoder(Encoder):
   """backbone -> (mean, log-variance) of q(z|x), each [B, latent_dim]. Calling it returns the mean: the
   representation that kNN, the probe and fine-tuning use."""
 

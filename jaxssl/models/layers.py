@@ -1,0 +1,65 @@
+"""Pieces every encoder shares: the `Encoder` contract and conv / BatchNorm layers with the field's
+initialisation, a compute dtype (fp32 parameters) and BatchNorm statistics over a device axis."""
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+# torchvision's kaiming_normal_(mode="fan_out", nonlinearity="relu") for conv kernels.
+CONV_INIT = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+class Encoder(nnx.Module):
+  """Base of every encoder. `__call__(images float [B, H, W, C] in [0, 1], train) -> [B, self.features]` is
+  what methods train their heads on; `representation(images) -> [B, D]` is what kNN, the linear probe,
+  fine-tuning and `load_encoder` read: by default the same output in eval mode (BatchNorm running
+  averages), always float32."""
+  features: int
+
+  def representation(self, images: jax.Array) -> jax.Array:
+    return self(images, train=False)
+
+
+def conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1, padding: int | str | None = None,
+         *, dtype=jnp.float32, rngs: nnx.Rngs) -> nnx.Conv:
+  """A bias-free k×k conv (a BatchNorm follows it) with symmetric padding k // 2 by default, as torchvision
+  pads: the output is ceil(S / stride) for odd k. Parameters are fp32; `dtype` is the compute dtype."""
+  pad = kernel // 2 if padding is None else padding
+  return nnx.Conv(in_channels, out_channels, (kernel, kernel), strides=stride,
+                  padding=pad if isinstance(pad, str) else ((pad, pad), (pad, pad)), use_bias=False,
+                  kernel_init=CONV_INIT, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+
+
+def batch_norm(features: int, *, momentum: float = 0.9, zero_init: bool = False, dtype=jnp.float32,
+               axis_name: str | None = None, rngs: nnx.Rngs) -> nnx.BatchNorm:
+  """BatchNorm whose batch statistics are averaged over `axis_name` (the global batch inside the train
+  step's shard_map) and kept in float32 whatever the compute `dtype`. `momentum` is Flax's: running =
+  momentum · running + (1 − momentum) · batch (torchvision's momentum=0.1 is 0.9 here). `zero_init`: γ = 0,
+  so a residual branch starts as the identity (Goyal et al. 2017)."""
+  return nnx.BatchNorm(features, momentum=momentum, epsilon=1e-5, dtype=dtype, param_dtype=jnp.float32,
+                       axis_name=axis_name,
+                       scale_init=nnx.initializers.zeros if zero_init else nnx.initializers.ones, rngs=rngs)
+
+
+class ConvBN(nnx.Module):
+  """`conv` then `batch_norm`: x [B, H, W, C_in] -> [B, H', W', C_out]; train=True normalises with (and
+  updates the running averages from) the batch statistics, train=False with the running averages."""
+
+  def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1,
+               padding: int | str | None = None, *, zero_init: bool = False, momentum: float = 0.9,
+               dtype=jnp.float32, axis_name: str | None = None, rngs: nnx.Rngs):
+    self.conv = conv(in_channels, out_channels, kernel, stride, padding, dtype=dtype, rngs=rngs)
+    self.norm = batch_norm(out_channels, momentum=momentum, zero_init=zero_init, dtype=dtype,
+                           axis_name=axis_name, rngs=rngs)
+
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    return self.norm(self.conv(x), use_running_average=not train)
+
+
+def max_pool(x: jax.Array, window: int = 3, stride: int = 2, pad: int = 0) -> jax.Array:
+  """k×k max-pool with stride and symmetric padding (padded cells never win)."""
+  return nnx.max_pool(x, (window, window), strides=(stride, stride), padding=((pad, pad), (pad, pad)))
+
+
+def global_average_pool(x: jax.Array) -> jax.Array:
+  """[B, H, W, C] -> float32 [B, C], averaging in float32."""
+  return jnp.mean(x.astype(jnp.float32), axis=(1, 2))
