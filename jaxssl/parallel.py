@@ -63,7 +63,9 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, lo
     step_key = jax.random.fold_in(key, state.step)
 
     def global_loss(params):
-      model = nnx.merge(graphdef, params, state.rest)
+      # copy=True: fresh Variables at this trace level, which BatchNorm may update (the State's own
+      # Variables belong to the outer trace, and NNX refuses to mutate them here).
+      model = nnx.merge(graphdef, params, state.rest, copy=True)
       loss, metrics = loss_fn(model, batch, step_key, DATA)
       return lax.pmean(loss, DATA), (metrics, nnx.state(model, nnx.Not(nnx.Param)))
 

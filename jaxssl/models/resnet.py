@@ -71,10 +71,13 @@ class ResNet(Encoder):
     self.blocks = nnx.List(stages)
     self.features = channels
 
-  def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+  def apply_stem(self, images: jax.Array, train: bool = False) -> jax.Array:
+    """[B, S, S, C] -> [B, S/4, S/4, w] (imagenet stem) or [B, S, S, w] (cifar stem)."""
     x = nnx.relu(self.conv1(images, train))
-    if self.stem == "imagenet":
-      x = max_pool(x, 3, 2, pad=1)
+    return max_pool(x, 3, 2, pad=1) if self.stem == "imagenet" else x
+
+  def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+    x = self.apply_stem(images, train)
     for block in self.blocks:
       x = block(x, train)
     return global_average_pool(x)

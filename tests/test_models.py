@@ -1,0 +1,218 @@
+"""Encoders: layouts (parameter counts, shapes, stems), BatchNorm modes, bf16, and a few train steps each."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jaxssl import checkpoint, config as config_lib, data, methods, models, parallel, train
+
+
+def model_config(name, **overrides):
+  c = config_lib.base_config("simclr").model
+  c.name = name
+  c.update(overrides)
+  return c
+
+
+def abstract_encoder(name, image_size=224, in_channels=3, **overrides):
+  return nnx.eval_shape(lambda: models.build_encoder(model_config(name, **overrides), in_channels, image_size,
+                                                     nnx.Rngs(0)))
+
+
+def num_params(module):
+  return sum(x.size for x in jax.tree.leaves(nnx.state(module, nnx.Param)))
+
+
+def output_shape(fn, module, size, batch=2, channels=3):
+  return nnx.eval_shape(lambda m: fn(m, jnp.zeros((batch, size, size, channels))), module).shape
+
+
+# torchvision's resnet18 / resnet50 without `fc`: sum(p.numel() for n, p in model.named_parameters()
+# if not n.startswith("fc")). The CIFAR stem swaps the 7×7×3×64 conv (9,408) for a 3×3×3×64 one (1,728).
+# WRN-28-2, counted by hand: stem 3·9·16 = 432; group 1 (16→32): 14,432 + 3 × 18,560; group 2 (32→64):
+# 57,536 + 3 × 73,984; group 3 (64→128): 229,760 + 3 × 295,424; final BN 256 — 1,466,320; the FixMatch/PAWS
+# WRN-28-2 reports 1,467,610 with its 10-class Dense (+128·10 + 10).
+# AlexNet-BN at 224 px: conv weights 3·64·121 + 64·192·25 + 192·384·9 + 384·256·9 + 256·256·9 = 2,468,544,
+# BN 2·(64+192+384+256+256) = 2,304, fc6 256·6·6·4096, fc7 4096², their BN 4·4096.
+PARAM_COUNTS = [
+    ("resnet18", dict(stem="imagenet"), 11_176_512),
+    ("resnet18", dict(stem="cifar"), 11_176_512 - 9_408 + 1_728),
+    ("resnet50", dict(stem="imagenet"), 23_508_032),
+    ("resnet50", dict(stem="cifar"), 23_508_032 - 9_408 + 1_728),
+    ("wrn28_2", {}, 1_466_320),
+    ("alexnet", {}, 2_468_544 + 2_304 + 9216 * 4096 + 4096 ** 2 + 4 * 4096),
+]
+
+
+@pytest.mark.parametrize("name, overrides, expected", PARAM_COUNTS)
+def test_parameter_counts(name, overrides, expected):
+  assert num_params(abstract_encoder(name, **overrides)) == expected
+
+
+@pytest.mark.parametrize("name, size, features", [
+    ("convnet", 96, 128), ("resnet18", 32, 512), ("resnet18", 96, 512), ("resnet50", 32, 2048),
+    ("wrn28_2", 32, 128), ("alexnet", 96, 4096)])
+def test_output_shapes(name, size, features):
+  encoder = abstract_encoder(name, size)
+  assert encoder.features == features
+  assert output_shape(lambda m, x: m(x, train=True), encoder, size) == (2, features)
+  assert output_shape(lambda m, x: m.representation(x), encoder, size) == (2, features)
+
+
+def test_auto_stem_is_cifar_for_small_images():
+  assert abstract_encoder("resnet18", 32).stem == "cifar"
+  assert abstract_encoder("resnet18", 96).stem == "imagenet"
+  assert abstract_encoder("resnet18", 32, stem="imagenet").stem == "imagenet"
+
+
+def test_cifar_stem_keeps_resolution_imagenet_stem_divides_by_4():
+  for stem, size in (("cifar", 32), ("imagenet", 8)):
+    encoder = abstract_encoder("resnet18", 32, stem=stem)
+    assert output_shape(lambda m, x: m.apply_stem(x), encoder, 32) == (2, size, size, 64)
+
+
+@pytest.mark.parametrize("layer, shape", [("conv1", 23 * 23 * 64), ("conv2", 11 * 11 * 192), ("conv3", 5 * 5 * 384),
+                                          ("conv4", 5 * 5 * 256), ("conv5", 5 * 5 * 256), ("fc", 4096)])
+def test_alexnet_feature_layer_is_the_representation(layer, shape):
+  encoder = abstract_encoder("alexnet", 96, feature_layer=layer)
+  assert output_shape(lambda m, x: m.representation(x), encoder, 96) == (2, shape)
+  assert output_shape(lambda m, x: m(x, train=True), encoder, 96) == (2, 4096)  # Heads train on fc7.
+
+
+@pytest.mark.parametrize("name, overrides, size, message", [
+    ("resnet18", dict(stem="tiny"), 32, "config.model.stem must be one of"),
+    ("alexnet", {}, 32, "alexnet needs images of at least 63"),
+    ("alexnet", dict(feature_layer="conv9"), 96, "config.model.feature_layer must be one of"),
+    ("convnet", {}, 16, "convnet needs images of at least 31"),
+])
+def test_bad_encoder_options_are_clear_errors(name, overrides, size, message):
+  with pytest.raises(ValueError, match=message):
+    abstract_encoder(name, size, **overrides)
+
+
+def test_unknown_dtype_is_a_clear_error():
+  config = config_lib.base_config("simclr")
+  config.dtype = "float16"
+  with pytest.raises(ValueError, match="unknown config.dtype 'float16'"):
+    config_lib.validate(config, num_devices=1)
+
+
+@pytest.mark.parametrize("size", [32, 96])
+def test_vae_decoder_sizes(size):
+  decoder = nnx.eval_shape(lambda: models.ConvDecoder(64, size, 3, rngs=nnx.Rngs(0)))
+  assert nnx.eval_shape(lambda m: m(jnp.zeros((2, 64))), decoder).shape == (2, size, size, 3)
+
+
+def test_projector_with_batch_norm():
+  mlp = models.MLP(8, (16, 4), batch_norm=True, rngs=nnx.Rngs(0))
+  assert num_params(mlp) == 8 * 16 + 2 * 16 + 16 * 4 + 4  # Hidden Dense has no bias: BN's β replaces it.
+  x = jax.random.normal(jax.random.key(0), (32, 8))
+  train_out, eval_out = mlp(x, train=True), mlp(x, train=False)
+  assert train_out.shape == (32, 4) and not np.allclose(train_out, eval_out)
+
+
+def small_resnet(axis_name=None, dtype="float32", seed=0):
+  return models.build_encoder(model_config("resnet18", width=8), 3, 16, nnx.Rngs(seed), dtype=dtype,
+                              axis_name=axis_name)
+
+
+def test_eval_mode_uses_running_averages_and_is_per_example():
+  encoder = small_resnet()
+  x = jax.random.uniform(jax.random.key(1), (6, 16, 16, 3))
+  encoder(x, train=True)  # Moves the running averages away from their initial (0, 1).
+  stats = nnx.state(encoder, nnx.BatchStat)
+  assert any(np.abs(np.asarray(v)).max() > 1e-3 for v in jax.tree.leaves(stats))
+  out = encoder(x, train=False)
+  np.testing.assert_array_equal(encoder(x, train=False), out)  # Deterministic.
+  jax.tree.map(np.testing.assert_array_equal, nnx.state(encoder, nnx.BatchStat), stats)  # Eval leaves them.
+  # Each example's features depend on that example only, not on the rest of the batch.
+  np.testing.assert_allclose(jnp.concatenate([encoder(x[:2], train=False), encoder(x[2:], train=False)]), out,
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(encoder(x[::-1], train=False), out[::-1], rtol=1e-5, atol=1e-6)
+  # In train mode they do (batch statistics): the contrast shows the test can tell the modes apart.
+  assert not np.allclose(encoder(x[:2], train=True), encoder(x, train=True)[:2], atol=1e-4)
+
+
+def test_batch_statistics_are_checkpointed(tmp_path):
+  config = config_lib.base_config("simclr")
+  config.model.name, config.model.width, config.data.image_size = "resnet18", 8, 16
+  _, state, _, _ = train.create_state(methods.create(config), data.load(config.data), config)
+  state = state.replace(rest=jax.tree.map(lambda v: v + 0.5, state.rest))
+  with checkpoint.manager(str(tmp_path), 2) as mgr:
+    checkpoint.save(mgr, 1, state)
+    mgr.wait_until_finished()
+    _, fresh, _, _ = train.create_state(methods.create(config), data.load(config.data), config)
+    restored = checkpoint.restore(mgr, 1, parallel.replicate(parallel.make_mesh(), fresh))
+  assert jax.tree.leaves(restored.rest)
+  jax.tree.map(np.testing.assert_array_equal, restored.rest, state.rest)
+
+
+@pytest.mark.parametrize("name, size, tolerance", [("convnet", 32, 2e-2), ("resnet18", 16, 3e-2)])
+def test_bfloat16_forward_matches_float32(name, size, tolerance):
+  """bf16 keeps 8 bits of mantissa (relative rounding 2⁻⁹ ≈ 0.2% a value); through a dozen layers the
+  features stay within `tolerance` relative L2 error of the fp32 ones (measured: ~0.5% and ~1%)."""
+  c = model_config(name, width=8)
+  fp32 = models.build_encoder(c, 3, size, nnx.Rngs(0))
+  bf16 = models.build_encoder(c, 3, size, nnx.Rngs(0), dtype="bfloat16")
+  jax.tree.map(np.testing.assert_array_equal, nnx.state(bf16, nnx.Param), nnx.state(fp32, nnx.Param))
+  assert all(v.dtype == jnp.float32 for v in jax.tree.leaves(nnx.state(bf16)))  # Params and statistics.
+  x = jax.random.uniform(jax.random.key(1), (8, size, size, 3))
+  for train_mode in (True, False):
+    a, b = fp32(x, train=train_mode), bf16(x, train=train_mode)
+    assert b.dtype == jnp.float32
+    assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(a)) < tolerance
+  assert "bf16" in str(jax.make_jaxpr(lambda x: bf16(x, train=False))(x))  # It does compute in bf16.
+
+
+def few_steps_config(method, name, size):
+  config = config_lib.base_config(method)
+  config.model.name, config.data.image_size = name, size
+  config.data.labels_per_class = 8
+  config.batch_size, config.labelled_batch_size = 8, 20
+  config.optimizer.name, config.optimizer.learning_rate = "sgd", 0.05
+  return config
+
+
+def run_steps(config, devices, steps=2):
+  """`steps` train steps on a mesh of `devices`: (losses, state before, state after) as numpy."""
+  m = methods.create(config)
+  dataset = data.load(config.data)
+  batch_fn = data.make_batch_fn(dataset, m.batch_sizes(), seed=0, stratified=m.stratified_labels)
+  mesh = parallel.make_mesh(devices)
+  graphdef, state, tx, _ = train.create_state(m, dataset, config)
+  before = jax.tree.map(np.asarray, state)
+  step = parallel.make_train_step(graphdef, tx, m.loss, mesh, jax.random.key(0))
+  state = parallel.replicate(mesh, state)
+  losses = []
+  for i in range(steps):
+    state, out = step(state, parallel.shard_batch(mesh, batch_fn(i)))
+    losses.append(float(out["loss"]))
+  return losses, before, jax.tree.map(np.asarray, state)
+
+
+def test_batch_norm_uses_the_global_batch_on_4_devices(devices):
+  """Per-device statistics would differ between 1 and 4 devices (and shard_map would refuse to return
+  them as replicated state); averaged over `data`, they do not."""
+  config = few_steps_config("simclr", "resnet18", 16)
+  config.model.width, config.optimizer.learning_rate = 16, 0.01
+  loss1, before, after1 = run_steps(config, devices[:1])
+  loss4, _, after4 = run_steps(config, devices)
+  np.testing.assert_allclose(loss4, loss1, rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), after4.rest, after1.rest)
+  # Each parameter's update agrees to 1e-3 in relative L2 (measured: at most 7e-5; float summation order).
+  relative = lambda a, b, c: np.linalg.norm((a - c) - (b - c)) / np.linalg.norm(b - c)
+  assert max(jax.tree.leaves(jax.tree.map(relative, after4.params, after1.params, before.params))) < 1e-3
+  moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), after1.rest, before.rest)
+  assert min(jax.tree.leaves(moved)) > 0  # Every running average was updated.
+
+
+@pytest.mark.parametrize("method, name, size", [
+    ("paws", "resnet18", 16), ("simclr", "resnet50", 16), ("paws", "resnet50", 16),
+    ("simclr", "wrn28_2", 16), ("paws", "wrn28_2", 16), ("simclr", "alexnet", 64), ("paws", "alexnet", 64)])
+def test_each_encoder_trains_under_simclr_and_paws(devices, method, name, size):
+  losses, before, after = run_steps(few_steps_config(method, name, size), devices, steps=2)
+  assert np.isfinite(losses).all(), losses
+  for part in ("params", "rest"):
+    moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), getattr(after, part), getattr(before, part))
+    assert max(jax.tree.leaves(moved)) > 0, part
