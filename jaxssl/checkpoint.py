@@ -1,8 +1,19 @@
-"""Checkpoints of the train state with orbax: periodic async saves, `max_to_keep`, resume from the latest."""
+"""Checkpoints of the train state with orbax: periodic async saves, `max_to_keep`, and a resume that falls
+back past unreadable checkpoints and refuses a checkpoint from an incompatible config. Nothing here ever
+deletes a checkpoint: an unreadable one is moved to `<workdir>/unreadable_checkpoints/`, a run replaced with
+`config.reset` to `<workdir>/replaced/<time>/`."""
+import json
+import logging
 import os
+import shutil
+import time
 
 import jax
+import ml_collections
 import orbax.checkpoint as ocp
+
+# Config keys whose change makes a saved state unusable (its shapes or its meaning differ).
+STATE_KEYS = ("method", "dtype", "model", "data.name", "data.image_size", "optimizer.name")
 
 
 def manager(directory: str, max_to_keep: int) -> ocp.CheckpointManager:
@@ -22,16 +33,81 @@ def restore(mgr: ocp.CheckpointManager, step: int, like):
   try:
     return mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))).state
   except Exception as e:
-    raise RuntimeError(
-        f"could not restore the checkpoint of step {step} in {mgr.directory}: {type(e).__name__}: "
-        f"{str(e)[:400]}\nIt may be truncated or come "
-        "from a different config (method, model, data shape). Nothing was deleted: move that step's folder away "
-        "to resume from an earlier one, or pass a new --workdir to start over.") from e
+    raise RuntimeError(f"could not restore the checkpoint of step {step} in {mgr.directory}: "
+                       f"{type(e).__name__}: {str(e)[:400]}") from e
 
 
-def restore_latest(mgr: ocp.CheckpointManager, like):
-  """(state restored from the latest step, True), or (`like`, False) when there is no checkpoint yet."""
-  step = mgr.latest_step()
-  if step is None:
+def restore_latest(directory: str, like):
+  """(state, True) from the newest checkpoint in `directory` that restores, or (`like`, False) if there is
+  none. A newer checkpoint that does not restore (truncated, corrupt) is moved to
+  `../unreadable_checkpoints/<step>` with a warning, so that training can save that step again; if none
+  restores, raises and moves nothing."""
+  if not os.path.isdir(directory):
     return like, False
-  return restore(mgr, step, like), True
+  mgr = manager(directory, max_to_keep=None)
+  steps = sorted(mgr.all_steps(), reverse=True)
+  failures = []
+  try:
+    for step in steps:
+      try:
+        state = restore(mgr, step, like)
+      except RuntimeError as e:
+        logging.warning("%s; trying an earlier checkpoint.", e)
+        failures.append((step, e))
+        continue
+      break
+    else:
+      if steps:
+        raise RuntimeError(
+            f"none of the checkpoints in {directory} (steps {steps}) could be restored; the newest failed with: "
+            f"{failures[0][1]}\nNothing was deleted or moved. Pass a new --workdir (or --config.reset=True) to "
+            "start over.")
+      return like, False
+  finally:
+    mgr.close()
+  if jax.process_index() == 0:
+    for bad, _ in failures:
+      target = os.path.join(os.path.dirname(os.path.abspath(directory)), "unreadable_checkpoints", str(bad))
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      shutil.move(os.path.join(directory, str(bad)), target)
+      logging.warning("moved the unreadable checkpoint of step %d to %s; resuming from step %d.", bad, target, step)
+  return state, True
+
+
+def _get(config: dict, dotted: str):
+  for key in dotted.split("."):
+    config = config.get(key) if isinstance(config, dict) else None
+  return config
+
+
+def incompatible_keys(saved: dict, config: ml_collections.ConfigDict) -> list[str]:
+  """'key: saved → now' for each STATE_KEYS entry (and the method's own section) that differs."""
+  now = json.loads(config.to_json())
+  keys = STATE_KEYS + (saved.get("method", ""),)
+  return [f"{k}: {_get(saved, k)!r} -> {_get(now, k)!r}" for k in keys if k and _get(saved, k) != _get(now, k)]
+
+
+def check_compatible(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the differences if `workdir` holds checkpoints of an incompatible config."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path) or not os.path.isdir(os.path.join(workdir, "checkpoints")):
+    return
+  with open(path) as f:
+    saved = json.load(f)
+  diffs = incompatible_keys(saved, config)
+  if diffs:
+    raise ValueError(f"{workdir} holds checkpoints of a different config ({'; '.join(diffs)}). Use a new "
+                     "--workdir, or --config.reset=True to move that run to <workdir>/replaced/ and start over.")
+
+
+def set_aside(workdir: str) -> str | None:
+  """Moves a previous run's checkpoints, config.json and results.json to <workdir>/replaced/<time>/."""
+  names = [n for n in ("checkpoints", "config.json", "results.json") if os.path.exists(os.path.join(workdir, n))]
+  if not names or jax.process_index() != 0:
+    return None
+  target = os.path.join(workdir, "replaced", time.strftime("%Y%m%d-%H%M%S"))
+  os.makedirs(target)
+  for name in names:
+    shutil.move(os.path.join(workdir, name), os.path.join(target, name))
+  logging.warning("config.reset: moved the previous run in %s to %s.", workdir, target)
+  return target

@@ -20,6 +20,7 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.eval_every_steps = 500      # Also evaluated once at the end.
   c.checkpoint_every_steps = 500
   c.max_checkpoints_to_keep = 3
+  c.reset = False               # True: move a previous run in the workdir to <workdir>/replaced/ and start over.
   c.dtype = "float32"           # "bfloat16": the encoder computes in bf16; parameters, BatchNorm statistics
                                 # and losses stay float32 (mixed precision).
 

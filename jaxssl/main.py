@@ -1,8 +1,11 @@
 """Command line: python -m jaxssl.main --config=configs/<method>_<dataset>.py --workdir=DIR [--config.key=value].
 
 The config file is locked: overriding a key it does not have is an error, so a typo never goes unnoticed.
+A multi-process job (several hosts, or several processes on one) starts JAX's runtime first: explicitly with
+--coordinator_address/--num_processes/--process_id, or as JAX detects it on Cloud TPU pods, SLURM and Open MPI.
 """
 import logging as std_logging
+import os
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -10,7 +13,32 @@ from ml_collections import config_flags
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, TensorBoard events and results.json.")
 config_flags.DEFINE_config_file("config", None, "Path to a config file in configs/.", lock_config=True)
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 in a multi-process job.")
+flags.DEFINE_integer("num_processes", None, "Number of processes in a multi-process job.")
+flags.DEFINE_integer("process_id", None, "This process's index in a multi-process job, 0 .. num_processes - 1.")
 flags.mark_flags_as_required(["config", "workdir"])
+
+# Environment variables that say this process is one of several that JAX's cluster detection handles.
+_CLUSTER_SIZE_VARS = ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE")
+
+
+def _in_multiprocess_cluster() -> bool:
+  if any(int(os.environ.get(v, "1")) > 1 for v in _CLUSTER_SIZE_VARS):
+    return True
+  return "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")  # A TPU VM pod slice (more than one host).
+
+
+def initialize_distributed() -> None:
+  """Starts jax.distributed for a multi-process job; a no-op for one process."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  explicit = (FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  if any(v is not None for v in explicit):
+    if any(v is None for v in explicit):
+      raise app.UsageError("give all of --coordinator_address, --num_processes and --process_id, or none.")
+    jax.distributed.initialize(*explicit)
+  elif _in_multiprocess_cluster():
+    jax.distributed.initialize()  # JAX reads the coordinator, process count and index from the cluster.
 
 
 class _QuietCheckpointing(std_logging.Filter):
@@ -24,9 +52,14 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.get_absl_handler().addFilter(_QuietCheckpointing())
+  initialize_distributed()
   from jaxssl import train  # Imported here so --help answers without loading TensorFlow and JAX.
 
   results = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  if "preempted_at_step" in results:
+    print(f"stopped at step {results['preempted_at_step']} on request; checkpoint saved. Rerun the same command "
+          f"(without --config.reset) to resume.")
+    return
   final = results["final"]
   summary = "  ".join(f"{k}={v:.4f}" for k, v in sorted(final.items()) if k != "step")
   logging.info("done: %s", summary)

@@ -2,7 +2,7 @@
 
 The workdir holds orbax checkpoints (`checkpoints/`), the resolved `config.json`, TensorBoard events and
 `results.json` (every evaluation so far and the final metrics). Calling again with the same workdir resumes
-from the latest checkpoint.
+from the latest checkpoint that restores; SIGTERM / SIGINT save a checkpoint after the current step and stop.
 """
 import contextlib
 import functools
@@ -23,7 +23,7 @@ import ml_collections
 from clu import metric_writers, periodic_actions
 from flax import nnx
 
-from jaxssl import augment, checkpoint, config as config_lib, data, evaluate, methods, optim, parallel
+from jaxssl import augment, checkpoint, config as config_lib, data, evaluate, methods, optim, parallel, preemption
 
 
 def _write_json(path: str, obj) -> None:
@@ -83,13 +83,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                len(dataset.labelled_images), len(dataset.unlabelled_images), len(dataset.test_images),
                dataset.image_shape, mesh.devices.size)
   graphdef, state, tx, lr = create_state(method, dataset, config)
+  if config.reset:
+    checkpoint.set_aside(workdir)
+  checkpoint.check_compatible(workdir, config)
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  state, resumed = checkpoint.restore_latest(ckpt_dir, parallel.replicate(mesh, state))
   train_step = parallel.make_train_step(graphdef, tx, method.loss, mesh, jax.random.key(config.seed))
   embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
   results_path = os.path.join(workdir, "results.json")
 
-  with checkpoint.manager(os.path.join(workdir, "checkpoints"), config.max_checkpoints_to_keep) as ckpt, \
+  with checkpoint.manager(ckpt_dir, config.max_checkpoints_to_keep) as ckpt, preemption.StopRequest() as stop, \
        contextlib.closing(metric_writers.create_default_writer(workdir, just_logging=not is_main)) as writer:
-    state, resumed = checkpoint.restore_latest(ckpt, parallel.replicate(mesh, state))
     start_step = int(state.step)
     if start_step > config.num_train_steps:
       raise ValueError(f"{workdir} holds a checkpoint of step {start_step}, past config.num_train_steps="
@@ -97,6 +101,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if resumed:
       logging.info("Resumed from the checkpoint of step %d in %s.", start_step, workdir)
     results = _read_json(results_path) if resumed else {}
+    results.pop("preempted_at_step", None)
     results.update(config=config.to_dict(), start_step=start_step)
     results.setdefault("evals", {})
     if is_main:
@@ -120,7 +125,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       state, metrics = train_step(state, parallel.shard_batch(mesh, batch))
       report(step, time.time())
       is_last = step == config.num_train_steps
-      if is_last or step % sync_every == 0:  # Fetching metrics syncs the host: only here, and before any save.
+      stopping = not is_last and stop.requested(step)  # Preemption: checkpoint this step, then return.
+      if is_last or stopping or step % sync_every == 0:  # Fetching metrics syncs the host: only here and before saves.
         train_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
         _check_finite(train_metrics, step, ckpt, workdir)
         if is_last or step % config.log_every_steps == 0:
@@ -128,8 +134,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                       "train/learning_rate": float(lr(step - 1))})
       if is_last or step % config.eval_every_steps == 0:
         run_eval(step)
-      if is_last or step % config.checkpoint_every_steps == 0:
+      if is_last or stopping or step % config.checkpoint_every_steps == 0:
         checkpoint.save(ckpt, step, state)
+      if stopping:
+        ckpt.wait_until_finished()
+        results.update(train=train_metrics, preempted_at_step=step, wall_time_s=time.time() - start_time)
+        if is_main:
+          _write_json(results_path, results)
+        logging.warning("stopped at step %d on request; its checkpoint is saved in %s.", step, workdir)
+        return results
 
     final_step = config.num_train_steps
     if str(final_step) not in results["evals"]:  # Resumed after the end: evaluate the restored state once.

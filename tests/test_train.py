@@ -43,9 +43,10 @@ def test_supervised_on_digits_learns(tmp_path, dtype):
   assert results["final"]["knn_k20"] > results["evals"]["0"]["knn_k20"] + 0.03, results["evals"]
 
 
-# Steps each method needs on digits to clear the untrained encoder by 2 points (measured; the VAE dips below
-# it first, while its KL is near zero, then overtakes it: 0.52 at step 100, 0.83 at 300 vs 0.77 untrained).
-LEARNS_IN = {"suncet": 60, "paws": 60, "sesemi": 60, "rotnet": 100, "vae": 300, "siamese_vae": 200}
+# Steps each method needs on digits to clear the untrained encoder by 2 points (measured). The plain VAE
+# needs 300 (it dips below it first, while its KL is near zero: 0.52 at step 100, 0.83 at 300 vs 0.77
+# untrained), 90 s of CI: test_vae_on_digits_improves_its_elbo checks it learns what it optimises instead.
+LEARNS_IN = {"suncet": 60, "paws": 60, "sesemi": 60, "rotnet": 100, "siamese_vae": 200}
 BATCH = {"siamese_vae": 64}  # Half its config's batch: 0.85 vs 0.77 kNN at step 200 (measured), in 60% of the time.
 
 
@@ -58,6 +59,14 @@ def test_each_method_on_digits_beats_the_untrained_encoder(method, tmp_path):
   results = train.train_and_evaluate(config, str(tmp_path))
   best = lambda metrics: max(v for k, v in metrics.items() if k.startswith("knn"))
   assert best(results["final"]) > best(results["evals"]["0"]) + 0.02, results["evals"]
+
+
+def test_vae_on_digits_improves_its_elbo(devices):
+  from test_models import run_steps
+  config = load_config("vae_digits")
+  losses, _, _ = run_steps(config, devices, steps=60)
+  assert np.isfinite(losses).all()
+  assert np.mean(losses[-5:]) < 0.85 * losses[0], losses  # Measured: 711 -> ~550 (−23%).
 
 
 def tiny_config(method="simclr", steps=4):
@@ -77,37 +86,6 @@ def final_params(workdir, config):
   state = checkpoint.restore(mgr, mgr.latest_step(), parallel.replicate(parallel.make_mesh(), like))
   mgr.close()
   return int(state.step), jax.tree.map(np.asarray, state.params)
-
-
-def test_resume_continues_from_the_checkpoint_exactly(tmp_path):
-  interrupted, straight = str(tmp_path / "a"), str(tmp_path / "b")
-  first = train.train_and_evaluate(tiny_config(steps=4), interrupted)
-  assert first["start_step"] == 0 and sorted(os.listdir(os.path.join(interrupted, "checkpoints"))) == ["2", "4"]
-  step4, params4 = final_params(interrupted, tiny_config())
-  second = train.train_and_evaluate(tiny_config(steps=6), interrupted)
-  assert second["start_step"] == 4 and step4 == 4
-  assert set(second["evals"]) == {"0", "2", "4", "6"}  # Earlier results are kept.
-  train.train_and_evaluate(tiny_config(steps=6), straight)
-  step6a, params6a = final_params(interrupted, tiny_config())
-  step6b, params6b = final_params(straight, tiny_config())
-  assert step6a == step6b == 6
-  jax.tree.map(np.testing.assert_array_equal, params6a, params6b)  # 4 + 2 steps == 6 steps, bitwise.
-  assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params4), jax.tree.leaves(params6a)))
-  # Rerunning a finished run changes nothing and keeps its result.
-  again = train.train_and_evaluate(tiny_config(steps=6), straight)
-  assert again["start_step"] == 6 and again["final"] == second["final"]
-
-
-def test_corrupt_checkpoint_is_a_clear_error_and_nothing_is_deleted(tmp_path):
-  train.train_and_evaluate(tiny_config(steps=2), str(tmp_path))
-  files = sorted(glob.glob(str(tmp_path / "checkpoints" / "2" / "**" / "*"), recursive=True))
-  for path in files:
-    if os.path.isfile(path) and ("manifest" in path or "/d/" in path):
-      with open(path, "wb") as f:
-        f.write(b"garbage")
-  with pytest.raises(RuntimeError, match=r"(?s)could not restore the checkpoint of step 2.*Nothing was deleted"):
-    train.train_and_evaluate(tiny_config(steps=4), str(tmp_path))
-  assert sorted(glob.glob(str(tmp_path / "checkpoints" / "2" / "**" / "*"), recursive=True)) == files
 
 
 def test_nan_loss_stops_without_checkpointing_the_bad_state(tmp_path):

@@ -1,0 +1,116 @@
+"""A run that survives faults: preemption (SIGTERM), SIGKILL and exact resume, unreadable checkpoints,
+a workdir from another config, and starting over explicitly."""
+import glob
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from jaxssl import train
+from test_train import ROOT, final_params, tiny_config
+
+
+def corrupt(step_dir):
+  """Overwrites a checkpoint's manifest and array data with garbage; returns its file list."""
+  files = sorted(glob.glob(os.path.join(step_dir, "**", "*"), recursive=True))
+  for path in files:
+    if os.path.isfile(path) and ("manifest" in path or "/d/" in path):
+      with open(path, "wb") as f:
+        f.write(b"garbage")
+  return [os.path.relpath(f, step_dir) for f in files]
+
+
+def test_sigterm_checkpoints_the_current_step_and_resume_is_exact(tmp_path):
+  """SIGTERM mid-run: the loop finishes its step, checkpoints it and returns; resuming to step N + 3 gives
+  bitwise the parameters of an uninterrupted N + 3 steps (data, augmentation and schedule are functions of
+  the step)."""
+  stopped, straight = str(tmp_path / "stopped"), str(tmp_path / "straight")
+  config = tiny_config(steps=100_000)
+  config.checkpoint_every_steps = config.eval_every_steps = config.log_every_steps = 100_000
+
+  def preempt_once_training():  # results.json appears after the step-0 evaluation, as the loop starts.
+    while not os.path.exists(os.path.join(stopped, "results.json")):
+      time.sleep(0.05)
+    time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+  threading.Thread(target=preempt_once_training, daemon=True).start()
+  first = train.train_and_evaluate(config, stopped)
+  n = first["preempted_at_step"]
+  assert 0 < n < 100_000 and "final" not in first
+  assert os.listdir(os.path.join(stopped, "checkpoints")) == [str(n)]
+  assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # The handler is gone with the run.
+  resumed = train.train_and_evaluate(tiny_config(steps=n + 3), stopped)
+  assert resumed["start_step"] == n and resumed["final"]["step"] == n + 3 and "preempted_at_step" not in resumed
+  train.train_and_evaluate(tiny_config(steps=n + 3), straight)
+  (step_a, params_a), (step_b, params_b) = final_params(stopped, tiny_config()), final_params(straight, tiny_config())
+  assert step_a == step_b == n + 3
+  jax.tree.map(np.testing.assert_array_equal, params_a, params_b)
+
+
+def test_sigkill_after_a_checkpoint_then_resume_matches_an_uninterrupted_run(tmp_path):
+  killed, straight = tmp_path / "killed", str(tmp_path / "straight")
+  args = ["--config=configs/simclr_digits.py", f"--workdir={killed}", "--config.num_train_steps=100000",
+          "--config.batch_size=16", "--config.model.width=8", "--config.model.features=16",
+          "--config.checkpoint_every_steps=5", "--config.log_every_steps=5", "--config.eval.probe_steps=10"]
+  proc = subprocess.Popen([sys.executable, "-m", "jaxssl.main", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  try:
+    deadline = time.time() + 300
+    while not (killed / "checkpoints" / "5").is_dir():  # Orbax renames a step's folder into place when done.
+      assert proc.poll() is None and time.time() < deadline, "the run ended or stalled before its first checkpoint"
+      time.sleep(0.05)
+  finally:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+  from test_train import load_config
+  config = load_config("simclr_digits")
+  config.batch_size, config.model.width, config.model.features, config.eval.probe_steps = 16, 8, 16, 10
+  config.checkpoint_every_steps = config.log_every_steps = 5
+  steps = [int(d) for d in os.listdir(killed / "checkpoints") if d.isdigit()]
+  config.num_train_steps = max(steps) + 3
+  assert train.train_and_evaluate(config, str(killed))["start_step"] == max(steps)
+  train.train_and_evaluate(config, straight)
+  jax.tree.map(np.testing.assert_array_equal, final_params(str(killed), config)[1], final_params(straight, config)[1])
+
+
+def test_unreadable_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog):
+  train.train_and_evaluate(tiny_config(steps=4), str(tmp_path))  # Checkpoints 2 and 4.
+  files = corrupt(tmp_path / "checkpoints" / "4")
+  results = train.train_and_evaluate(tiny_config(steps=6), str(tmp_path))
+  assert results["start_step"] == 2 and results["final"]["step"] == 6
+  assert "could not restore the checkpoint of step 4" in caplog.text
+  moved = tmp_path / "unreadable_checkpoints" / "4"  # Moved aside, not deleted.
+  assert sorted(os.path.relpath(f, moved) for f in glob.glob(str(moved / "**" / "*"), recursive=True)) == files
+
+
+def test_no_readable_checkpoint_is_a_clear_error_and_nothing_moves(tmp_path):
+  train.train_and_evaluate(tiny_config(steps=2), str(tmp_path))
+  files = corrupt(tmp_path / "checkpoints" / "2")
+  with pytest.raises(RuntimeError, match=r"(?s)none of the checkpoints .* could be restored.*Nothing was deleted"):
+    train.train_and_evaluate(tiny_config(steps=4), str(tmp_path))
+  assert sorted(os.path.relpath(f, tmp_path / "checkpoints" / "2")
+                for f in glob.glob(str(tmp_path / "checkpoints" / "2" / "**" / "*"), recursive=True)) == files
+
+
+def test_checkpoint_of_another_config_is_a_clear_error_and_reset_starts_over(tmp_path):
+  train.train_and_evaluate(tiny_config(steps=2), str(tmp_path))
+  other = tiny_config(steps=2)
+  other.model.width = 16
+  with pytest.raises(ValueError, match=r"holds checkpoints of a different config \(model: .*'width': 8.*'width': 16"):
+    train.train_and_evaluate(other, str(tmp_path))
+  other.reset = True
+  results = train.train_and_evaluate(other, str(tmp_path))
+  assert results["start_step"] == 0 and results["final"]["step"] == 2
+  replaced = glob.glob(str(tmp_path / "replaced" / "*"))
+  assert len(replaced) == 1 and sorted(os.listdir(replaced[0])) == ["checkpoints", "config.json", "results.json"]
+  # A longer run of the same config is not "another config": it resumes.
+  longer = tiny_config(steps=4)
+  longer.model.width = 16
+  assert train.train_and_evaluate(longer, str(tmp_path))["start_step"] == 2
