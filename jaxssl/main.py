@@ -2,7 +2,8 @@
 
 The config file is locked: overriding a key it does not have is an error, so a typo never goes unnoticed.
 A multi-process job (several hosts, or several processes on one) starts JAX's runtime first: explicitly with
---coordinator_address/--num_processes/--process_id, or as JAX detects it on Cloud TPU pods, SLURM and Open MPI.
+--coordinator_address/--num_processes/--process_id, or with --distributed (or inside a multi-task SLURM or
+Open MPI job) as JAX's cluster detection finds it (Cloud TPU pod slices, SLURM, Open MPI, Kubernetes).
 """
 import logging as std_logging
 import os
@@ -16,6 +17,8 @@ config_flags.DEFINE_config_file("config", None, "Path to a config file in config
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 in a multi-process job.")
 flags.DEFINE_integer("num_processes", None, "Number of processes in a multi-process job.")
 flags.DEFINE_integer("process_id", None, "This process's index in a multi-process job, 0 .. num_processes - 1.")
+flags.DEFINE_bool("distributed", False, "Start jax.distributed with JAX's cluster auto-detection (TPU pod "
+                  "slices, SLURM, Open MPI, Kubernetes).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 # Environment variables that say this process is one of several that JAX's cluster detection handles.
@@ -23,9 +26,7 @@ _CLUSTER_SIZE_VARS = ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE")
 
 
 def _in_multiprocess_cluster() -> bool:
-  if any(int(os.environ.get(v, "1")) > 1 for v in _CLUSTER_SIZE_VARS):
-    return True
-  return "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")  # A TPU VM pod slice (more than one host).
+  return any(int(os.environ.get(v, "1")) > 1 for v in _CLUSTER_SIZE_VARS)
 
 
 def initialize_distributed() -> None:
@@ -37,7 +38,7 @@ def initialize_distributed() -> None:
     if any(v is None for v in explicit):
       raise app.UsageError("give all of --coordinator_address, --num_processes and --process_id, or none.")
     jax.distributed.initialize(*explicit)
-  elif _in_multiprocess_cluster():
+  elif FLAGS.distributed or _in_multiprocess_cluster():
     jax.distributed.initialize()  # JAX reads the coordinator, process count and index from the cluster.
 
 

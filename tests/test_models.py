@@ -207,8 +207,10 @@ def test_batch_norm_uses_the_global_batch_on_4_devices(devices):
   assert min(jax.tree.leaves(moved)) > 0  # Every running average was updated.
 
 
+# ResNet-18 under SimCLR is the BatchNorm test above; ResNet-50 is the same ResNet class under SimCLR only
+# (PAWS reads nothing of an encoder but its features), which saves CI 20 s of compiling.
 @pytest.mark.parametrize("method, name, size", [
-    ("paws", "resnet18", 16), ("simclr", "resnet50", 16), ("paws", "resnet50", 16),
+    ("paws", "resnet18", 16), ("simclr", "resnet50", 16),
     ("simclr", "wrn28_2", 16), ("paws", "wrn28_2", 16), ("simclr", "alexnet", 64), ("paws", "alexnet", 64)])
 def test_each_encoder_trains_under_simclr_and_paws(devices, method, name, size):
   losses, before, after = run_steps(few_steps_config(method, name, size), devices, steps=2)
