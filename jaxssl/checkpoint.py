@@ -12,6 +12,8 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from jaxssl import parallel
+
 # Config keys whose change makes a saved state unusable (its shapes or its meaning differ).
 STATE_KEYS = ("method", "dtype", "model", "data.name", "data.image_size", "optimizer.name")
 
@@ -71,6 +73,7 @@ def restore_latest(directory: str, like):
       os.makedirs(os.path.dirname(target), exist_ok=True)
       shutil.move(os.path.join(directory, str(bad)), target)
       logging.warning("moved the unreadable checkpoint of step %d to %s; resuming from step %d.", bad, target, step)
+  parallel.barrier("jaxssl_unreadable_checkpoints_moved")  # No process saves before the moves are done.
   return state, True
 
 
@@ -101,13 +104,15 @@ def check_compatible(workdir: str, config: ml_collections.ConfigDict) -> None:
 
 
 def set_aside(workdir: str) -> str | None:
-  """Moves a previous run's checkpoints, config.json and results.json to <workdir>/replaced/<time>/."""
+  """Moves a previous run's checkpoints, config.json and results.json to <workdir>/replaced/<time>/ and
+  returns that folder (None if there was nothing to move, and on every process but 0, which does the move)."""
   names = [n for n in ("checkpoints", "config.json", "results.json") if os.path.exists(os.path.join(workdir, n))]
-  if not names or jax.process_index() != 0:
-    return None
-  target = os.path.join(workdir, "replaced", time.strftime("%Y%m%d-%H%M%S"))
-  os.makedirs(target)
-  for name in names:
-    shutil.move(os.path.join(workdir, name), os.path.join(target, name))
-  logging.warning("config.reset: moved the previous run in %s to %s.", workdir, target)
+  target = None
+  if names and jax.process_index() == 0:
+    target = os.path.join(workdir, "replaced", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(target)
+    for name in names:
+      shutil.move(os.path.join(workdir, name), os.path.join(target, name))
+    logging.warning("config.reset: moved the previous run in %s to %s.", workdir, target)
+  parallel.barrier("jaxssl_previous_run_set_aside")  # Nobody reads the workdir before it is cleared.
   return target

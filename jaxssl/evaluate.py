@@ -1,7 +1,7 @@
 """Evaluation of a representation: weighted kNN and a linear probe on frozen features.
 
 Both work on pre-extracted features, so no gradient can reach the encoder. `extract_features` runs any
-encoder over a host array of images on every device of a mesh.
+encoder over every process's host images on every device of a mesh.
 """
 import functools
 import logging
@@ -19,21 +19,23 @@ from jaxssl import losses, parallel
 
 def extract_features(embed: Callable[[jax.Array], jax.Array], images: np.ndarray, mesh: jax.sharding.Mesh,
                      batch_size: int = 512) -> np.ndarray:
-  """Features [N, D] of uint8 images [N, H, W, C] (the same array on every process).
+  """Features [sum_p N_p, D] of every process's uint8 images [N_p, H, W, C], in process order, on every
+  process (with one process: the features of `images`). Every process must call it, with its own images.
 
-  `embed` maps a global batch sharded over `data` to its features. Batches are padded to one fixed size
-  (a multiple of the device count), so `embed` compiles once.
+  `embed` maps a global batch sharded over `data` to its features. Each process feeds batch_size / P rows a
+  batch, padded to that fixed size, so `embed` compiles once.
   """
-  num_devices, procs, proc = mesh.devices.size, jax.process_count(), jax.process_index()
-  batch_size = -(-batch_size // num_devices) * num_devices
-  out = []
-  for start in range(0, len(images), batch_size):
-    chunk = images[start:start + batch_size]
-    padded = np.concatenate([chunk, np.zeros((batch_size - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-    local = padded.reshape(procs, batch_size // procs, *chunk.shape[1:])[proc]
-    features = embed(parallel.shard_batch(mesh, {"x": local})["x"])
-    out.append(parallel.to_host(features)[:len(chunk)])
-  return np.concatenate(out).astype(np.float32)
+  procs = jax.process_count()
+  local_size = -(-batch_size // mesh.devices.size) * mesh.devices.size // procs
+  counts = parallel.gather_rows(np.array([len(images)]))
+  parts = [[] for _ in range(procs)]
+  for start in range(0, max(int(counts.max()), 1), local_size):
+    chunk = images[start:start + local_size]
+    padded = np.concatenate([chunk, np.zeros((local_size - len(chunk), *images.shape[1:]), images.dtype)])
+    features = parallel.to_host(embed(parallel.shard_batch(mesh, {"x": padded})["x"]))
+    for p, rows in enumerate(features.reshape(procs, local_size, -1)):
+      parts[p].append(rows)
+  return np.concatenate([np.concatenate(rows)[:n] for rows, n in zip(parts, counts)]).astype(np.float32)
 
 
 @functools.partial(jax.jit, static_argnames=("num_classes", "ks", "temperature", "weighted", "chunk_size"))

@@ -51,6 +51,24 @@ def to_host(x: jax.Array) -> np.ndarray:
   return np.asarray(multihost_utils.process_allgather(x, tiled=True) if jax.process_count() > 1 else x)
 
 
+def gather_rows(x: np.ndarray) -> np.ndarray:
+  """Every process's host rows x [N_p, ...] concatenated in process order, [sum_p N_p, ...], on every
+  process (the N_p may differ). With one process, `x` itself. Every process must call it."""
+  if jax.process_count() == 1:
+    return x
+  counts = np.asarray(multihost_utils.process_allgather(np.int64(len(x))))
+  padded = np.zeros((int(counts.max()), *x.shape[1:]), x.dtype)
+  padded[:len(x)] = x
+  rows = np.asarray(multihost_utils.process_allgather(padded))  # [P, max N_p, ...]
+  return np.concatenate([r[:n] for r, n in zip(rows, counts)])
+
+
+def barrier(name: str) -> None:
+  """Waits until every process reaches `name` (a no-op with one process)."""
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
+
+
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, loss_fn: Callable,
                     mesh: jax.sharding.Mesh, key: jax.Array) -> Callable:
   """Returns jitted (state, batch) -> (new state, metrics), with `state` donated.

@@ -20,6 +20,7 @@ tf.config.set_visible_devices([], "GPU")  # TF is only the input pipeline (and c
 import jax  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 from clu import metric_writers, periodic_actions
 from flax import nnx
 
@@ -52,12 +53,14 @@ def create_state(method: methods.Method, dataset: data.Dataset, config: ml_colle
 
 def evaluate_state(embed, state: parallel.TrainState, dataset: data.Dataset, mesh: jax.sharding.Mesh,
                    eval_config: ml_collections.ConfigDict) -> dict[str, float]:
-  """kNN and linear-probe test accuracy of the encoder in `state` (labelled split = bank / probe train set)."""
+  """kNN and linear-probe test accuracy of the encoder in `state` (labelled split = bank / probe train set),
+  on the whole test split: each process embeds its test shard and a 1/P part of the labelled set."""
   features = functools.partial(embed, state.params, state.rest)
-  bank = evaluate.extract_features(features, dataset.labelled_images, mesh, eval_config.batch_size)
+  own = np.array_split(np.arange(len(dataset.labelled_images)), jax.process_count())[jax.process_index()]
+  bank = evaluate.extract_features(features, dataset.labelled_images[own], mesh, eval_config.batch_size)
   test = evaluate.extract_features(features, dataset.test_images, mesh, eval_config.batch_size)
-  return evaluate.evaluate_features(bank, dataset.labelled_labels, test, dataset.test_labels, dataset.num_classes,
-                                    eval_config)
+  return evaluate.evaluate_features(bank, dataset.labelled_labels, test, parallel.gather_rows(dataset.test_labels),
+                                    dataset.num_classes, eval_config)
 
 
 def _check_finite(metrics: dict[str, float], step: int, ckpt, workdir: str) -> None:

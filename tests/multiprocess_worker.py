@@ -1,9 +1,11 @@
 """One process of the 2-process test (tests/test_multiprocess.py): joins JAX's distributed runtime on
-127.0.0.1, runs 3 train steps of each method over the global mesh, feeding only this process's rows of each
-global batch, and (process 0) saves the losses and parameters to an .npz file.
+127.0.0.1 and, over the global mesh, (1) loads its shard of the data, (2) runs 3 train steps of each method
+on the global batches of a one-process run, feeding only its rows, and (3) evaluates the result with the
+features of every process gathered. Process 0 saves what it saw to .npz files for the test to compare.
 
   python tests/multiprocess_worker.py PORT PROCESS_ID OUT_DIR
 """
+import functools
 import os
 import sys
 
@@ -23,24 +25,31 @@ def config_for(method):
   return config
 
 
-def run(method, process_index=0, process_count=1):
-  """(losses, final params as numpy) of STEPS train steps over every device of every process."""
+def data_seen(config):
+  """This process's shard sizes, and the whole dataset as every process sees it after gathering."""
   import numpy as np
-  from jaxssl import data, methods, parallel, train
-  config = config_for(method)
-  m = methods.create(config)
+  from jaxssl import data, parallel
   dataset = data.load(config.data)
-  batch_fn = data.make_batch_fn(dataset, m.batch_sizes(), 0, process_index, process_count, m.stratified_labels)
+  shard_sizes = parallel.gather_rows(np.array([[len(dataset.unlabelled_images), len(dataset.test_images)]]))
+  return dict(shard_sizes=shard_sizes, unlabelled=parallel.gather_rows(dataset.unlabelled_images),
+              test_labels=parallel.gather_rows(dataset.test_labels), labelled=dataset.labelled_images,
+              labelled_labels=dataset.labelled_labels)
+
+
+def run(method):
+  """(losses, final params as numpy, evaluation metrics) of STEPS train steps over every device of every
+  process, evaluated on the whole test split."""
+  import helpers
+  import numpy as np
+  from jaxssl import augment, data, methods, parallel, train
+  config = config_for(method)
   mesh = parallel.make_mesh()
-  graphdef, state, tx, _ = train.create_state(m, dataset, config)
-  step = parallel.make_train_step(graphdef, tx, m.loss, mesh, jax.random.key(0))
-  state = parallel.replicate(mesh, state)
-  losses = []
-  for i in range(STEPS):
-    state, out = step(state, parallel.shard_batch(mesh, batch_fn(i)))
-    losses.append(float(out["loss"]))
-  params = {jax.tree_util.keystr(k): np.asarray(v) for k, v in jax.tree_util.tree_leaves_with_path(state.params)}
-  return losses, params
+  losses, _, state = helpers.train_steps(config, mesh, STEPS)
+  graphdef = train.create_state(methods.create(config), data.load(config.data), config)[0]
+  embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
+  metrics = train.evaluate_state(embed, parallel.replicate(mesh, state), data.load(config.data), mesh, config.eval)
+  params = {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(state.params)}
+  return losses, params, metrics
 
 
 def main():
@@ -51,11 +60,13 @@ def main():
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id)
   assert jax.process_count() == 2 and jax.device_count() == 4 and jax.local_device_count() == 2
+  save = functools.partial(np.savez, allow_pickle=False) if process_id == 0 else lambda *a, **k: None
+  save(os.path.join(out_dir, "data.npz"), **data_seen(config_for("simclr")))
   for method in METHODS:
-    losses, params = run(method, jax.process_index(), jax.process_count())
-    print(method, "losses", losses, flush=True)
-    if process_id == 0:
-      np.savez(os.path.join(out_dir, f"{method}.npz"), losses=np.array(losses), **params)
+    losses, params, metrics = run(method)
+    print(method, "losses", losses, "eval", metrics, flush=True)
+    save(os.path.join(out_dir, f"{method}.npz"), losses=np.array(losses), **params,
+         **{f"eval/{k}": v for k, v in metrics.items()})
   jax.distributed.shutdown()
 
 

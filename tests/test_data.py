@@ -1,4 +1,5 @@
 """Data: stratified labelled split, step-indexed batches, the IDX reader, TFDS sources under mock_data."""
+import dataclasses
 import gzip
 import os
 
@@ -30,16 +31,23 @@ def test_sample_indices_walk_through_epochs():
   assert sorted(big[:3]) == [0, 1, 2] and sorted(big[3:6]) == [0, 1, 2]
 
 
-def test_batch_fn_process_rows_make_the_global_batch():
+def test_batch_fn_labelled_rows_are_global_and_unlabelled_rows_come_from_the_own_shard():
   rng = np.random.default_rng(0)
   ds = data.Dataset(labelled_images=rng.integers(0, 255, (20, 4, 4, 1), np.uint8), labelled_labels=np.arange(20) % 4,
                     unlabelled_images=rng.integers(0, 255, (50, 4, 4, 1), np.uint8),
                     test_images=np.zeros((3, 4, 4, 1), np.uint8), test_labels=np.zeros(3, np.int32), num_classes=4)
   sizes = {"unlabelled": 8, "labelled": 4}
   whole = data.make_batch_fn(ds, sizes, seed=0)(7)
-  parts = [data.make_batch_fn(ds, sizes, seed=0, process_index=p, process_count=2)(7) for p in range(2)]
-  for key in ("unlabelled", "labelled", "label"):
+  shards = np.array_split(ds.unlabelled_images, 2)  # What data.load gives each of 2 processes.
+  fns = [data.make_batch_fn(dataclasses.replace(ds, unlabelled_images=shards[p]), sizes, 0, p, 2) for p in range(2)]
+  parts = [fn(7) for fn in fns]
+  for key in ("labelled", "label"):  # The labelled set is on every process: its rows make the global batch.
     np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]), whole[key])
+  for p, fn in enumerate(fns):  # Each process walks through its own 25 unlabelled images: 6 steps, 24 distinct.
+    seen = np.concatenate([fn(step)["unlabelled"] for step in range(6)])
+    assert seen.shape == (24, 4, 4, 1)
+    rows = [np.flatnonzero((shards[p] == im).all(axis=(1, 2, 3)))[0] for im in seen]
+    assert len(set(rows)) == 24
   assert whole["unlabelled"].shape == (8, 4, 4, 1) and whole["unlabelled"].dtype == np.uint8
   # The label belongs to its image.
   idx = [np.flatnonzero((ds.labelled_images == im).all(axis=(1, 2, 3)))[0] for im in whole["labelled"]]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+import helpers
 from jaxssl import checkpoint, config as config_lib, data, methods, models, parallel, train
 
 
@@ -176,19 +177,7 @@ def few_steps_config(method, name, size):
 
 def run_steps(config, devices, steps=2):
   """`steps` train steps on a mesh of `devices`: (losses, state before, state after) as numpy."""
-  m = methods.create(config)
-  dataset = data.load(config.data)
-  batch_fn = data.make_batch_fn(dataset, m.batch_sizes(), seed=0, stratified=m.stratified_labels)
-  mesh = parallel.make_mesh(devices)
-  graphdef, state, tx, _ = train.create_state(m, dataset, config)
-  before = jax.tree.map(np.asarray, state)
-  step = parallel.make_train_step(graphdef, tx, m.loss, mesh, jax.random.key(0))
-  state = parallel.replicate(mesh, state)
-  losses = []
-  for i in range(steps):
-    state, out = step(state, parallel.shard_batch(mesh, batch_fn(i)))
-    losses.append(float(out["loss"]))
-  return losses, before, jax.tree.map(np.asarray, state)
+  return helpers.train_steps(config, parallel.make_mesh(devices), steps)
 
 
 def test_batch_norm_uses_the_global_batch_on_4_devices(devices):

@@ -3,7 +3,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxssl import config as config_lib, data, methods, parallel, train
+import helpers
+from jaxssl import config as config_lib, methods, parallel
 
 
 @pytest.mark.parametrize("method", sorted(methods.METHODS))
@@ -17,21 +18,10 @@ def test_train_step_same_on_1_and_4_devices(devices, method):
   config.model.width = 16
   # The VAEs' pixel-summed ELBO has gradients ~100× larger: a smaller step keeps them finite.
   config.optimizer.name, config.optimizer.learning_rate = "sgd", 1e-4 if "vae" in method else 0.1
-  m = methods.create(config)
-  dataset = data.load(config.data)
-  batch_fn = data.make_batch_fn(dataset, m.batch_sizes(), seed=0, stratified=m.stratified_labels)
   results = []
   for mesh_devices in (devices[:1], devices):
-    mesh = parallel.make_mesh(mesh_devices)
-    graphdef, state, tx, _ = train.create_state(m, dataset, config)
-    start = jax.tree.map(np.asarray, state.params)
-    step = parallel.make_train_step(graphdef, tx, m.loss, mesh, jax.random.key(0))
-    state = parallel.replicate(mesh, state)
-    losses = []
-    for i in range(3):
-      state, out = step(state, parallel.shard_batch(mesh, batch_fn(i)))
-      losses.append(float(out["loss"]))
-    results.append((losses, jax.tree.map(lambda a, b: np.asarray(a) - b, state.params, start)))
+    losses, before, after = helpers.train_steps(config, parallel.make_mesh(mesh_devices), steps=3)
+    results.append((losses, jax.tree.map(np.subtract, after.params, before.params)))
   (loss1, moved1), (loss4, moved4) = results
   assert all(np.isfinite(d).all() for d in jax.tree.leaves(moved1)) and np.isfinite(loss1).all()
   np.testing.assert_allclose(loss4, loss1, rtol=1e-5)

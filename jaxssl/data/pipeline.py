@@ -1,8 +1,9 @@
 """Host batches as a pure function of the step, prefetched on a thread.
 
-The global batch at step s is drawn from per-epoch permutations seeded by (seed, stream, epoch), so a resumed
-run sees exactly the batches an uninterrupted one would, and every process derives the same global batch
-and keeps its own rows. Images stay uint8: augmentation happens on device.
+Each stream walks through per-epoch permutations seeded by (seed, stream, epoch), so a resumed run sees
+exactly the batches an uninterrupted one would. The labelled stream (the same on every process) is drawn
+globally and each process keeps its rows; the unlabelled stream is drawn by each process from its own
+shard (with one process, the two are the same thing). Images stay uint8: augmentation happens on device.
 """
 import collections
 import concurrent.futures
@@ -17,7 +18,8 @@ STREAM_IDS = {"unlabelled": 0, "labelled": 1}
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-  """Everything a run reads. Images uint8 [N, H, W, C]; labels int32 [N]."""
+  """What one process reads: the whole labelled subset, and its own shard of the unlabelled stream and of
+  the test split. Images uint8 [N, H, W, C]; labels int32 [N]."""
   labelled_images: np.ndarray
   labelled_labels: np.ndarray
   unlabelled_images: np.ndarray
@@ -62,7 +64,8 @@ def make_batch_fn(dataset: Dataset, batch_sizes: dict[str, int], seed: int, proc
                   process_count: int = 1, stratified: bool = False) -> Callable[[int], dict[str, np.ndarray]]:
   """Returns step -> this process's rows of the global batch: `unlabelled` [B_u/P, H, W, C],
   `labelled` [B_l/P, H, W, C] and `label` [B_l/P], for the streams named in `batch_sizes`.
-  With `stratified`, every global labelled batch holds each class B_l / C times, in class order."""
+  With `stratified`, every global labelled batch holds each class B_l / C times, in class order.
+  `dataset` is this process's (see `Dataset`): its unlabelled rows come from its own shard."""
   for stream in batch_sizes:
     if not len(dataset.images(stream)):
       raise ValueError(f"the {stream} stream is empty; check config.data (labels_per_class, "
@@ -79,12 +82,13 @@ def make_batch_fn(dataset: Dataset, batch_sizes: dict[str, int], seed: int, proc
     batch = {}
     for stream, size in batch_sizes.items():
       images = dataset.images(stream)
-      if stream == "labelled" and stratified:
-        idx = stratified_indices(members, size, step, seed)
-      else:
-        idx = sample_indices(len(images), size, step, seed, STREAM_IDS[stream])
       local = size // process_count
-      idx = idx[process_index * local:(process_index + 1) * local]
+      if stream == "unlabelled":  # This process's shard: its own walk through it.
+        idx = sample_indices(len(images), local, step, seed, STREAM_IDS[stream] + 1000 * process_index)
+      else:  # The same labelled set everywhere: the global batch, then this process's rows.
+        idx = (stratified_indices(members, size, step, seed) if stratified else
+               sample_indices(len(images), size, step, seed, STREAM_IDS[stream]))
+        idx = idx[process_index * local:(process_index + 1) * local]
       batch[stream] = images[idx]
       if stream == "labelled":
         batch["label"] = dataset.labelled_labels[idx]

@@ -1,8 +1,9 @@
 """Dataset sources: each returns a dataset's images (uint8, NHWC, resized to `image_size`) and labels.
 
-Sources are picked by name from `SOURCES`. They read whole datasets into host memory: every dataset of the
-mission (STL-10's 105k 96×96 images included, ~2.9 GB) fits, and in-memory arrays let batches be a pure
-function of the step (exact resume, identical global batches on any number of devices).
+Sources are picked by name from `SOURCES`. In a job of P processes, process p reads only shard p of every
+split (`shard=(p, P)`): TFDS through `tfds.split_for_jax_process`, the embedded datasets by the same
+contiguous cut (shard sizes differ by at most one, the first ones larger). A shard lives in host memory
+(all of STL-10, 105k 96×96 images, is ~2.9 GB), so batches are a pure function of the step.
 """
 import dataclasses
 import functools
@@ -16,7 +17,7 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class Arrays:
-  """A dataset as host arrays. Images uint8 [N, H, W, C]; labels int32 [N]."""
+  """One process's shard of a dataset as host arrays. Images uint8 [N, H, W, C]; labels int32 [N]."""
   train_images: np.ndarray
   train_labels: np.ndarray
   test_images: np.ndarray
@@ -38,7 +39,13 @@ def resize_uint8(images: np.ndarray, size: int, chunk: int = 4096) -> np.ndarray
   return np.concatenate(out)
 
 
-def digits(image_size: int, **_) -> Arrays:
+def process_shard(x: np.ndarray, shard: tuple[int, int]) -> np.ndarray:
+  """Rows of `x` for shard (index, count): the contiguous cut of `tfds.even_splits` (first shards larger)."""
+  index, count = shard
+  return np.array_split(x, count)[index] if count > 1 else x
+
+
+def digits(image_size: int, shard: tuple[int, int] = (0, 1), **_) -> Arrays:
   """scikit-learn's 1797 8×8 handwritten digits (ships with scikit-learn), upsampled; a fixed stratified
   80/20 train/test split (seed 0, independent of the run's seed so the test set never moves)."""
   from sklearn import datasets, model_selection
@@ -48,6 +55,7 @@ def digits(image_size: int, **_) -> Arrays:
   labels = raw.target.astype(np.int32)
   train_idx, test_idx = model_selection.train_test_split(
       np.arange(len(labels)), test_size=0.2, stratify=labels, random_state=0)
+  train_idx, test_idx = process_shard(train_idx, shard), process_shard(test_idx, shard)
   images = resize_uint8(images, image_size)
   return Arrays(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx], num_classes=10)
 
@@ -76,12 +84,13 @@ FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-ima
                  "t10k-labels-idx1-ubyte")
 
 
-def fashion_mnist(image_size: int, manual_dir: str = "", tfds_data_dir: str = "", **_) -> Arrays:
+def fashion_mnist(image_size: int, manual_dir: str = "", tfds_data_dir: str = "", shard: tuple[int, int] = (0, 1),
+                  **_) -> Arrays:
   """Fashion-MNIST (60k train, 10k test, 28×28 grey). From the four original IDX files in `manual_dir`
   (`.gz` or not; Debian's `dataset-fashion-mnist` puts them in /usr/share/datasets/fashion-mnist), or from
   TFDS when `manual_dir` is empty."""
   if not manual_dir:
-    return tfds_source("fashion_mnist", image_size=image_size, tfds_data_dir=tfds_data_dir)
+    return tfds_source("fashion_mnist", image_size=image_size, tfds_data_dir=tfds_data_dir, shard=shard)
   paths = []
   for name in FASHION_FILES:
     found = [os.path.join(manual_dir, name + ext) for ext in (".gz", "")
@@ -92,7 +101,7 @@ def fashion_mnist(image_size: int, manual_dir: str = "", tfds_data_dir: str = ""
           f"files {', '.join(FASHION_FILES)} there (on Debian: apt-get install dataset-fashion-mnist, then "
           "--config.data.manual_dir=/usr/share/datasets/fashion-mnist), or leave manual_dir empty to use TFDS.")
     paths.append(found[0])
-  train_x, train_y, test_x, test_y = (read_idx(p) for p in paths)
+  train_x, train_y, test_x, test_y = (process_shard(read_idx(p), shard) for p in paths)
   return Arrays(resize_uint8(train_x[..., None], image_size), train_y.astype(np.int32),
                 resize_uint8(test_x[..., None], image_size), test_y.astype(np.int32), num_classes=10)
 
@@ -108,12 +117,16 @@ TFDS_SPLITS = {
 }
 
 
-def _tfds_split(name: str, split: str, image_size: int, data_dir: str) -> tuple[np.ndarray, np.ndarray]:
-  """Reads one TFDS split as (uint8 images [N, S, S, C], int32 labels [N]), resized on the host with TF."""
+def _tfds_split(name: str, split: str, image_size: int, data_dir: str,
+                shard: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+  """Reads shard (index, count) of one TFDS split as (uint8 images [N, S, S, C], int32 labels [N]), resized
+  on the host with TF."""
   import tensorflow as tf
   import tensorflow_datasets as tfds
 
   tf.config.set_visible_devices([], "GPU")  # TF is only the input pipeline: accelerators stay with JAX.
+  if shard[1] > 1:
+    split = tfds.split_for_jax_process(split, process_index=shard[0], process_count=shard[1])
   try:
     ds = tfds.load(name, split=split, as_supervised=True, shuffle_files=False, data_dir=data_dir or None)
   except Exception as e:  # Network, missing files, corrupt records: say what to do.
@@ -136,12 +149,12 @@ def _tfds_split(name: str, split: str, image_size: int, data_dir: str) -> tuple[
   return np.concatenate(images), np.concatenate(labels)
 
 
-def tfds_source(name: str, image_size: int, tfds_data_dir: str = "", **_) -> Arrays:
+def tfds_source(name: str, image_size: int, tfds_data_dir: str = "", shard: tuple[int, int] = (0, 1), **_) -> Arrays:
   """A TFDS image-classification dataset by name (see TFDS_SPLITS)."""
   import tensorflow_datasets as tfds
 
   train_split, test_split, unlabelled_split = TFDS_SPLITS[name]
-  read = functools.partial(_tfds_split, name, image_size=image_size, data_dir=tfds_data_dir)
+  read = functools.partial(_tfds_split, name, image_size=image_size, data_dir=tfds_data_dir, shard=shard)
   train_x, train_y = read(train_split)
   test_x, test_y = read(test_split)
   extra = read(unlabelled_split)[0] if unlabelled_split else None

@@ -1,0 +1,29 @@
+"""Shared by the tests that compare train steps across device and process layouts."""
+import dataclasses
+
+import jax
+import numpy as np
+
+from jaxssl import data, methods, parallel, train
+
+
+def train_steps(config, mesh, steps):
+  """Runs `steps` train steps of `config` on `mesh` and returns (losses, state before, state after) as numpy.
+
+  Step i trains on the global batch a one-process run draws at step i (each process gathers the unlabelled
+  shards of the others), each process feeding its rows of it: any device or process layout sees the same data.
+  """
+  m = methods.create(config)
+  dataset = data.load(config.data)
+  whole = dataclasses.replace(dataset, unlabelled_images=parallel.gather_rows(dataset.unlabelled_images))
+  batch_fn = data.make_batch_fn(whole, m.batch_sizes(), seed=0, stratified=m.stratified_labels)
+  graphdef, state, tx, _ = train.create_state(m, dataset, config)
+  before = jax.tree.map(np.asarray, state)
+  step = parallel.make_train_step(graphdef, tx, m.loss, mesh, jax.random.key(0))
+  state = parallel.replicate(mesh, state)
+  losses = []
+  for i in range(steps):
+    rows = {k: np.array_split(v, jax.process_count())[jax.process_index()] for k, v in batch_fn(i).items()}
+    state, out = step(state, parallel.shard_batch(mesh, rows))
+    losses.append(float(out["loss"]))
+  return losses, before, jax.tree.map(np.asarray, state)
