@@ -44,7 +44,9 @@ def restore_latest(directory: str, like):
   none. A newer checkpoint that does not restore (truncated, corrupt) is moved to
   `../unreadable_checkpoints/<step>` with a warning, so that training can save that step again; if none
   restores, raises and moves nothing."""
-  if not os.path.isdir(directory):
+  found = os.path.isdir(directory)
+  parallel.barrier("jaxssl_checkpoints_looked_up")  # Every process looks before any creates the folder.
+  if not found:
     return like, False
   mgr = manager(directory, max_to_keep=None)
   steps = sorted(mgr.all_steps(), reverse=True)

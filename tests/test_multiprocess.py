@@ -1,10 +1,14 @@
 """Two processes on 127.0.0.1 (2 virtual CPU devices each, gloo collectives, JAX's own distributed runtime):
 each reads half of the data, and they train and evaluate exactly as one process with 4 devices on the same
 global batch."""
+import json
+import glob
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -12,6 +16,11 @@ import pytest
 import multiprocess_worker as worker
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+# A small SimCLR-on-digits job: the shape of the default job at a fraction of its cost.
+TINY = ["--config=configs/simclr_digits.py", "--config.batch_size=16", "--config.model.width=8",
+        "--config.model.features=16", "--config.checkpoint_every_steps=100000", "--config.log_every_steps=5",
+        "--config.eval_every_steps=100000", "--config.eval.probe_steps=10"]
 
 
 def free_port():
@@ -49,3 +58,58 @@ def test_two_processes_match_one_process_with_four_devices(devices, tmp_path):
       np.testing.assert_allclose(saved[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
     for name, value in metrics.items():  # Evaluated on every process's test shard, gathered: the same numbers.
       np.testing.assert_allclose(saved[f"eval/{name}"], value, atol=1 / 360 + 1e-6, err_msg=name)
+
+
+def start_job(args, log_dir):
+  """Starts `python -m jaxssl.main *args` as process 0 and 1 of a 2-process job (2 CPU devices each)."""
+  port = free_port()
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env.update(JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES="2", JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
+  procs = []
+  for i in range(2):
+    with open(os.path.join(log_dir, f"process{i}.log"), "a") as log:
+      procs.append(subprocess.Popen(
+          [sys.executable, "-m", "jaxssl.main", *args, f"--coordinator_address=127.0.0.1:{port}",
+           "--num_processes=2", f"--process_id={i}"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+  return procs
+
+
+def finish(procs, log_dir, timeout=240):
+  """Waits for the job's processes (killing them after `timeout` s); returns their logs."""
+  try:
+    for p in procs:
+      p.wait(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    pytest.fail(f"the job did not finish in {timeout} s")
+  finally:
+    for p in procs:
+      p.kill()
+  logs = [open(os.path.join(log_dir, f"process{i}.log")).read() for i in range(2)]
+  for p, log in zip(procs, logs):
+    assert p.returncode == 0, log[-3000:]
+  return logs
+
+
+def test_two_process_job_stops_together_on_one_sigterm_and_resumes(tmp_path):
+  """The whole `jaxssl.main` loop as a 2-process job: a SIGTERM to one process (a preempted host) makes both
+  save the same step and exit 0; the same command then resumes from it and finishes."""
+  workdir = tmp_path / "run"
+  procs = start_job([*TINY, f"--workdir={workdir}", "--config.num_train_steps=100000"], tmp_path)
+  deadline = time.time() + 240
+  while "] [5] train/" not in (tmp_path / "process0.log").read_text():  # Process 0 logs step 5.
+    assert all(p.poll() is None for p in procs) and time.time() < deadline, "the job ended or stalled early"
+    time.sleep(0.1)
+  procs[1].send_signal(signal.SIGTERM)
+  logs = finish(procs, tmp_path)
+  stopped = json.loads((workdir / "results.json").read_text())["preempted_at_step"]
+  for log in logs:
+    assert f"stopped at step {stopped} on request" in log
+  assert stopped >= 5 and os.listdir(workdir / "checkpoints") == [str(stopped)]
+
+  logs = finish(start_job([*TINY, f"--workdir={workdir}", f"--config.num_train_steps={stopped + 3}"], tmp_path),
+                tmp_path)
+  results = json.loads((workdir / "results.json").read_text())
+  assert results["start_step"] == stopped and results["final"]["step"] == stopped + 3
+  assert 0 <= results["final"]["knn_k20"] <= 1 and "preempted_at_step" not in results
+  assert sorted(os.listdir(workdir / "checkpoints")) == sorted([str(stopped), str(stopped + 3)])
+  assert len(glob.glob(str(workdir / "events.out.tfevents.*"))) == 2  # Process 0 alone writes metrics: 1 per run.
