@@ -134,6 +134,25 @@ def test_tfds_sources_under_mock_data(name, shape, extra):
     assert data.get_source(name)(image_size=24).train_images.shape == (8, 24, 24, 3)
 
 
+@pytest.mark.parametrize("name", ["cifar10", "cats_vs_dogs"])  # cats_vs_dogs: shards of a sliced split.
+def test_tfds_sources_read_a_process_shard_under_mock_data(name):
+  """Process 1 of 2 reads through tfds.split_for_jax_process (mock data ignores the slice: the read must work)."""
+  import tensorflow_datasets as tfds
+
+  with tfds.testing.mock_data(num_examples=12):
+    arrays = data.get_source(name)(image_size=16, shard=(1, 2))
+  assert arrays.train_images.shape == (12, 16, 16, 3) and arrays.test_labels.shape == (12,)
+
+
+def test_embedded_sources_read_process_shards():
+  """The embedded datasets cut like tfds.even_splits: contiguous, sizes differ by at most one, first larger."""
+  whole = data.get_source("digits")(image_size=8)
+  parts = [data.get_source("digits")(image_size=8, shard=(p, 4)) for p in range(4)]
+  assert [len(p.train_labels) for p in parts] == [360, 359, 359, 359] and [len(p.test_labels) for p in parts] == [90] * 4
+  np.testing.assert_array_equal(np.concatenate([p.train_images for p in parts]), whole.train_images)
+  np.testing.assert_array_equal(np.concatenate([p.test_labels for p in parts]), whole.test_labels)
+
+
 def test_unknown_dataset_lists_valid_names():
   with pytest.raises(ValueError, match=r"unknown dataset 'imagenet'.*'cifar10'.*'digits'"):
     data.get_source("imagenet")
