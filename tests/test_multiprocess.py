@@ -95,10 +95,15 @@ def test_two_process_job_stops_together_on_one_sigterm_and_resumes(tmp_path):
   save the same step and exit 0; the same command then resumes from it and finishes."""
   workdir = tmp_path / "run"
   procs = start_job([*TINY, f"--workdir={workdir}", "--config.num_train_steps=100000"], tmp_path)
-  deadline = time.time() + 240
-  while "] [5] train/" not in (tmp_path / "process0.log").read_text():  # Process 0 logs step 5.
-    assert all(p.poll() is None for p in procs) and time.time() < deadline, "the job ended or stalled early"
-    time.sleep(0.1)
+  try:
+    deadline = time.time() + 240
+    while "] [5] train/" not in (tmp_path / "process0.log").read_text():  # Process 0 logs step 5.
+      assert all(p.poll() is None for p in procs) and time.time() < deadline, "the job ended or stalled early"
+      time.sleep(0.1)
+  except BaseException:
+    for p in procs:
+      p.kill()
+    raise
   procs[1].send_signal(signal.SIGTERM)
   logs = finish(procs, tmp_path)
   stopped = json.loads((workdir / "results.json").read_text())["preempted_at_step"]
