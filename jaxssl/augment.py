@@ -107,6 +107,14 @@ def views(key: jax.Array, images: jax.Array, cfg: ViewConfig, size: int | None =
   return jax.vmap(lambda k, x: view(k, x, cfg, size))(keys, images)
 
 
+def view_grid(key: jax.Array, images: jax.Array, cfg: ViewConfig, num_views: int = 2) -> jax.Array:
+  """A picture of the augmentation: row 0 the uint8 images [n, H, W, C] as they are, rows 1..num_views their
+  views -> float32 [(1 + num_views)·H, n·W, C] in [0, 1] (the Keras SimCLR example's grid)."""
+  rows = [to_float(images)] + [views(k, images, cfg) for k in jax.random.split(key, num_views)]
+  n, h, w, c = images.shape
+  return jnp.stack(rows).transpose(0, 2, 1, 3, 4).reshape(len(rows) * h, n * w, c)
+
+
 PROXY_TRANSFORMS = ("rot0", "rot90", "rot180", "rot270", "hflip", "vflip")
 
 

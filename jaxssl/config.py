@@ -33,6 +33,12 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.data.unlabelled_includes_labelled = True
   c.data.manual_dir = ""        # Directory with raw files (e.g. Fashion-MNIST IDX .gz files).
   c.data.tfds_data_dir = ""     # TFDS data_dir; empty: TFDS's default.
+  # name="folder" (your own images; see jaxssl/data/folder.py):
+  c.data.train_dir = ""         # <train_dir>/<class name>/<images>: the labelled training images.
+  c.data.test_dir = ""          # The same layout for the test split; empty: hold out `test_fraction` of train.
+  c.data.unlabelled_dir = ""    # Optional extra images without labels, any nesting.
+  c.data.test_fraction = 0.2
+  c.data.channels = 3           # 3: RGB (grey and RGBA files are converted); 1: grayscale.
 
   c.augment = ml_collections.ConfigDict()
   c.augment.crop_scale = (0.25, 1.0)
@@ -117,7 +123,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
   from jaxssl import data, methods, models, optim
 
   methods.get(config.method)  # Unknown names raise with the list of valid ones.
-  data.get_source(config.data.name)
+  if config.data.name not in (*data.SOURCES, "arrays"):
+    data.get_source(config.data.name)  # Raises with the valid names.
+  if config.data.channels not in (1, 3):
+    raise ValueError(f"config.data.channels must be 1 or 3, got {config.data.channels}.")
   models.get(config.model.name)
   models.compute_dtype(config.dtype)
   if config.model.stem not in ("auto", *models.resnet.STEMS):

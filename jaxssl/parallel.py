@@ -10,6 +10,7 @@ from typing import Callable
 
 import flax.struct
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
@@ -27,6 +28,12 @@ class TrainState:
   params: nnx.State        # Trainable parameters (nnx.Param).
   rest: nnx.State          # Other model variables (e.g. BatchNorm statistics).
   opt_state: optax.OptState
+
+
+def init_state(model: nnx.Module, tx: optax.GradientTransformation) -> tuple[nnx.GraphDef, TrainState]:
+  """Splits `model` into its graph and a step-0 TrainState (parameters, other variables, `tx`'s state)."""
+  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+  return graphdef, TrainState(step=jnp.zeros((), jnp.int32), params=params, rest=rest, opt_state=tx.init(params))
 
 
 def make_mesh(devices=None) -> jax.sharding.Mesh:

@@ -18,7 +18,6 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 tf.config.set_visible_devices([], "GPU")  # TF is only the input pipeline (and clu's event writer).
 
 import jax  # pylint: disable=g-import-not-at-top,g-bad-import-order
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from clu import metric_writers, periodic_actions
@@ -45,9 +44,8 @@ def _read_json(path: str) -> dict:
 def create_state(method: methods.Method, dataset: data.Dataset, config: ml_collections.ConfigDict):
   """Builds the model and optimizer: returns (graphdef, initial TrainState, optax tx, lr schedule)."""
   model = method.build(dataset.image_shape, dataset.num_classes, nnx.Rngs(config.seed))
-  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   tx, lr = optim.create(config.optimizer, config.num_train_steps)
-  state = parallel.TrainState(step=jnp.zeros((), jnp.int32), params=params, rest=rest, opt_state=tx.init(params))
+  graphdef, state = parallel.init_state(model, tx)
   return graphdef, state, tx, lr
 
 
@@ -72,16 +70,24 @@ def _check_finite(metrics: dict[str, float], step: int, ckpt, workdir: str) -> N
         "(or add warm-up) and rerun with the same --workdir to resume.")
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def write_view_grid(writer, method: methods.Method, batch: dict, seed: int, max_images: int = 8) -> None:
+  """Logs a grid of the first batch's images (first row) and two augmented views of each (TensorBoard)."""
+  images = batch[method.streams[0]][:max_images]
+  grid = jax.jit(augment.view_grid, static_argnums=2)(jax.random.key(seed), images, method.view_config)
+  writer.write_images(0, {"augmented_views": np.asarray(grid)[None]})
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=None) -> dict:
   """Trains `config.method` for `config.num_train_steps` steps, evaluating every `eval_every_steps` and at
-  the end; resumes from `workdir` if it holds a checkpoint. Returns the contents of results.json."""
+  the end; resumes from `workdir` if it holds a checkpoint. Returns the contents of results.json (its
+  `final` entry holds the last evaluation). `source`: `data.from_arrays(...)`, with config.data.name="arrays"."""
   start_time = time.time()
   mesh = parallel.make_mesh()
   config_lib.validate(config, mesh.devices.size, jax.process_count())
   is_main = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
   method = methods.create(config)
-  dataset = data.load(config.data)
+  dataset = data.load(config.data, source)
   logging.info("data %s: %d labelled, %d unlabelled, %d test images of shape %s; %d devices.", config.data.name,
                len(dataset.labelled_images), len(dataset.unlabelled_images), len(dataset.test_images),
                dataset.image_shape, mesh.devices.size)
@@ -105,7 +111,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       logging.info("Resumed from the checkpoint of step %d in %s.", start_step, workdir)
     results = _read_json(results_path) if resumed else {}
     results.pop("preempted_at_step", None)
-    results.update(config=config.to_dict(), start_step=start_step)
+    results.update(config=config.to_dict(), start_step=start_step, data=dict(
+        image_shape=list(dataset.image_shape), class_names=list(dataset.class_names)))
     results.setdefault("evals", {})
     if is_main:
       _write_json(os.path.join(workdir, "config.json"), config.to_dict())
@@ -125,6 +132,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     sync_every = math.gcd(config.log_every_steps, config.checkpoint_every_steps)
     train_metrics = results.get("train", {})
     for step, batch in enumerate(data.prefetch(batch_fn, start_step, config.num_train_steps), start_step + 1):
+      if step == 1:
+        write_view_grid(writer, method, batch, config.seed)
       state, metrics = train_step(state, parallel.shard_batch(mesh, batch))
       report(step, time.time())
       is_last = step == config.num_train_steps

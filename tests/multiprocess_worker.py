@@ -40,7 +40,6 @@ def run(method):
   """(losses, final params as numpy, evaluation metrics) of STEPS train steps over every device of every
   process, evaluated on the whole test split."""
   import helpers
-  import numpy as np
   from jaxssl import augment, data, methods, parallel, train
   config = config_for(method)
   mesh = parallel.make_mesh()

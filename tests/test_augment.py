@@ -64,3 +64,14 @@ def test_example_keys_independent_of_device_split(devices):
                                   mesh=mesh, in_specs=P("data"), out_specs=P("data")))
   # Same randomness on 1 and 4 devices; only float rounding of two compiled programs differs (~1e-6).
   np.testing.assert_allclose(sharded(images), augment.views(jax.random.key(5), images, STRONG), atol=1e-5)
+
+
+def test_view_grid_shows_the_images_then_their_views():
+  images = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3), np.uint8)
+  cfg = augment.ViewConfig()
+  key = jax.random.key(0)
+  grid = np.asarray(augment.view_grid(key, images, cfg, num_views=2))
+  assert grid.shape == (3 * 8, 3 * 8, 3)
+  np.testing.assert_allclose(grid[:8, 8:16], images[1] / 255.0, atol=1e-6)  # Row 0: the images as they are.
+  second = np.asarray(augment.views(jax.random.split(key, 2)[1], images, cfg))
+  np.testing.assert_allclose(grid[16:, 16:], second[2], atol=1e-6)  # Row 2: the second view of each.

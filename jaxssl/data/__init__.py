@@ -1,15 +1,17 @@
 """Datasets: sources by name, the labelled split, and step-indexed host batches."""
+from typing import Callable
+
 import jax
 import ml_collections
 import numpy as np
 
 from jaxssl.data.pipeline import Dataset, make_batch_fn, prefetch, sample_indices, stratified_indices
-from jaxssl.data.sources import SOURCES, Arrays, get_source, read_idx
+from jaxssl.data.sources import SOURCES, Arrays, from_arrays, get_source, read_idx
 from jaxssl.data.split import labelled_indices
 from jaxssl.parallel import gather_rows
 
 
-def load(data_config: ml_collections.ConfigDict) -> Dataset:
+def load(data_config: ml_collections.ConfigDict, source: Callable[..., Arrays] | None = None) -> Dataset:
   """Loads this process's part of `data_config.name` and splits its training set into labelled and
   unlabelled streams.
 
@@ -19,13 +21,16 @@ def load(data_config: ml_collections.ConfigDict) -> Dataset:
   unlabelled stream is this process's shard of the training images (all of them, or only the unlabelled ones
   if `unlabelled_includes_labelled` is False) plus its shard of any images the dataset ships without labels.
   """
-  arrays = get_source(data_config.name)(
+  arrays = get_source(data_config.name, source)(
       image_size=data_config.image_size, manual_dir=data_config.manual_dir, tfds_data_dir=data_config.tfds_data_dir,
+      train_dir=data_config.train_dir, test_dir=data_config.test_dir, unlabelled_dir=data_config.unlabelled_dir,
+      channels=data_config.channels, test_fraction=data_config.test_fraction, split_seed=data_config.split_seed,
       shard=(jax.process_index(), jax.process_count()))
+  class_names = arrays.class_names or tuple(str(c) for c in range(arrays.num_classes))
   labels = gather_rows(arrays.train_labels)  # [N] for the whole split, in shard order (= the split's order).
   offset = int(gather_rows(np.array([len(arrays.train_labels)]))[:jax.process_index()].sum())
   picked = labelled_indices(labels, arrays.num_classes, data_config.labels_per_class, data_config.label_fraction,
-                            data_config.split_seed)
+                            data_config.split_seed, class_names)
   mine = picked[(picked >= offset) & (picked < offset + len(arrays.train_labels))] - offset
   unlabelled = arrays.train_images
   if not data_config.unlabelled_includes_labelled:
@@ -33,8 +38,8 @@ def load(data_config: ml_collections.ConfigDict) -> Dataset:
   if arrays.extra_unlabelled is not None:
     unlabelled = np.concatenate([unlabelled, arrays.extra_unlabelled])
   return Dataset(gather_rows(arrays.train_images[mine]), labels[picked], unlabelled, arrays.test_images,
-                 arrays.test_labels, arrays.num_classes)
+                 arrays.test_labels, arrays.num_classes, class_names)
 
 
-__all__ = ["Arrays", "Dataset", "SOURCES", "get_source", "labelled_indices", "load", "make_batch_fn",
+__all__ = ["Arrays", "Dataset", "SOURCES", "from_arrays", "get_source", "labelled_indices", "load", "make_batch_fn",
            "prefetch", "read_idx", "sample_indices", "stratified_indices"]

@@ -26,6 +26,7 @@ class Dataset:
   test_images: np.ndarray
   test_labels: np.ndarray
   num_classes: int
+  class_names: tuple[str, ...] = ()
 
   @property
   def image_shape(self) -> tuple[int, int, int]:

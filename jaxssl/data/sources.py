@@ -24,6 +24,7 @@ class Arrays:
   test_labels: np.ndarray
   num_classes: int
   extra_unlabelled: np.ndarray | None = None  # Images that come without labels (STL-10 `unlabelled`).
+  class_names: tuple[str, ...] | None = None  # Default: "0", "1", ...
 
 
 def resize_uint8(images: np.ndarray, size: int, chunk: int = 4096) -> np.ndarray:
@@ -117,6 +118,14 @@ TFDS_SPLITS = {
 }
 
 
+def tf_resize(image, size: int):
+  """A uint8 [H, W, C] TF image resized to [size, size, C] (antialiased bilinear, rounded), in tf.data."""
+  import tensorflow as tf
+
+  resized = tf.image.resize(image, (size, size), antialias=True)
+  return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
 def _tfds_split(name: str, split: str, image_size: int, data_dir: str,
                 shard: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
   """Reads shard (index, count) of one TFDS split as (uint8 images [N, S, S, C], int32 labels [N]), resized
@@ -137,10 +146,7 @@ def _tfds_split(name: str, split: str, image_size: int, data_dir: str,
         "the raw IDX files instead.") from e
 
   def resize(image, label):
-    if image.shape[0] != image_size or image.shape[1] != image_size:
-      image = tf.cast(tf.clip_by_value(tf.round(tf.image.resize(image, (image_size, image_size), antialias=True)),
-                                       0, 255), tf.uint8)
-    return image, tf.cast(label, tf.int32)
+    return tf_resize(image, image_size), tf.cast(label, tf.int32)
 
   images, labels = [], []
   for x, y in tfds.as_numpy(ds.map(resize, num_parallel_calls=tf.data.AUTOTUNE).batch(1024)):
@@ -162,15 +168,57 @@ def tfds_source(name: str, image_size: int, tfds_data_dir: str = "", shard: tupl
   return Arrays(train_x, train_y, test_x, test_y, num_classes=num_classes, extra_unlabelled=extra)
 
 
+def from_arrays(images: np.ndarray, labels: np.ndarray, *, test_images: np.ndarray, test_labels: np.ndarray,
+                class_names: tuple[str, ...] | None = None) -> Callable[..., Arrays]:
+  """A source over in-memory arrays, for `jaxssl.train_and_evaluate(config, workdir, source=...)` with
+  `config.data.name = "arrays"`; images are resized to `config.data.image_size` and split like any dataset.
+
+  Args:
+    images: uint8 [N, H, W, C] (or [N, H, W] grey) training images.
+    labels: int [N] in 0..C-1, or -1 for an image without a label (it joins the unlabelled stream only).
+    test_images, test_labels: the evaluation split, uint8 [M, H, W(, C)] and int [M].
+    class_names: C names; default "0", "1", ...
+  """
+  images, test_images = (x[..., None] if x.ndim == 3 else x for x in (np.asarray(images), np.asarray(test_images)))
+  labels, test_labels = np.asarray(labels, np.int32), np.asarray(test_labels, np.int32)
+  if images.dtype != np.uint8 or test_images.dtype != np.uint8 or images.ndim != 4:
+    raise ValueError(f"from_arrays takes uint8 images [N, H, W, C]; got {images.dtype} {images.shape} and "
+                     f"{test_images.dtype} {test_images.shape} (convert floats in [0, 1] with (x * 255).astype(np.uint8)).")
+  if len(labels) != len(images) or len(test_labels) != len(test_images) or labels.min() < -1 or test_labels.min() < 0:
+    raise ValueError("from_arrays needs one label per image: 0..C-1, or -1 (training images only) for none.")
+  num_classes = len(class_names) if class_names else int(max(labels.max(), test_labels.max())) + 1
+  labelled = labels >= 0
+
+  def source(image_size: int, shard: tuple[int, int] = (0, 1), **_) -> Arrays:
+    part = lambda x: resize_uint8(process_shard(x, shard), image_size)  # pylint: disable=unnecessary-lambda-assignment
+    return Arrays(part(images[labelled]), process_shard(labels[labelled], shard), part(test_images),
+                  process_shard(test_labels, shard), num_classes, extra_unlabelled=part(images[~labelled]),
+                  class_names=tuple(class_names) if class_names else None)
+  return source
+
+
+def _folder(**kwargs) -> Arrays:
+  from jaxssl.data.folder import folder  # pylint: disable=g-import-not-at-top  (folder imports this module)
+  return folder(**kwargs)
+
+
 SOURCES: dict[str, Callable[..., Arrays]] = {
     "digits": digits,
     "fashion_mnist": fashion_mnist,
+    "folder": _folder,
     **{name: functools.partial(tfds_source, name) for name in TFDS_SPLITS if name != "fashion_mnist"},
 }
 
 
-def get_source(name: str) -> Callable[..., Arrays]:
-  """Returns the source called `name`; an unknown name raises with the list of valid names."""
+def get_source(name: str, source: Callable[..., Arrays] | None = None) -> Callable[..., Arrays]:
+  """Returns the source called `name` (or `source`, given with name "arrays"); an unknown name raises with
+  the list of valid names."""
+  if (name == "arrays") != (source is not None):
+    raise ValueError("config.data.name='arrays' needs train_and_evaluate(config, workdir, source=data.from_arrays("
+                     "...)), and a source needs config.data.name='arrays'.")
+  if source is not None:
+    return source
   if name not in SOURCES:
-    raise ValueError(f"unknown dataset {name!r}; config.data.name must be one of {sorted(SOURCES)}.")
+    raise ValueError(f"unknown dataset {name!r}; config.data.name must be one of {sorted(SOURCES)} (or 'arrays' "
+                     "with data.from_arrays).")
   return SOURCES[name]

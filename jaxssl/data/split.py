@@ -3,7 +3,8 @@ import numpy as np
 
 
 def labelled_indices(labels: np.ndarray, num_classes: int, labels_per_class: int = -1,
-                     label_fraction: float = 1.0, seed: int = 0) -> np.ndarray:
+                     label_fraction: float = 1.0, seed: int = 0,
+                     class_names: tuple[str, ...] | None = None) -> np.ndarray:
   """Picks which training examples keep their label.
 
   Args:
@@ -12,6 +13,7 @@ def labelled_indices(labels: np.ndarray, num_classes: int, labels_per_class: int
     labels_per_class: >0 keeps exactly this many of every class; -1 uses `label_fraction`.
     label_fraction: in (0, 1]; keeps round(fraction * count) of every class (at least one). 1.0 keeps all.
     seed: the same seed gives the same indices; the choice is independent of the training seed.
+    class_names: names for error messages (default: the class index).
 
   Returns:
     Sorted int64 indices into `labels`.
@@ -24,7 +26,8 @@ def labelled_indices(labels: np.ndarray, num_classes: int, labels_per_class: int
     members = np.flatnonzero(labels == c)
     n = labels_per_class if labels_per_class > 0 else max(1, int(round(label_fraction * len(members))))
     if n > len(members):
-      raise ValueError(f"class {c} has only {len(members)} training images, fewer than "
+      name = repr(class_names[c]) if class_names else c
+      raise ValueError(f"class {name} has only {len(members)} training images, fewer than "
                        f"config.data.labels_per_class={labels_per_class}; lower it to at most {len(members)}.")
     chosen.append(rng.permutation(members)[:n])
   return np.sort(np.concatenate(chosen))

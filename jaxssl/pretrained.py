@@ -1,0 +1,76 @@
+"""A trained encoder in your own code: `load_encoder(workdir)` restores it from a run's orbax checkpoint and
+the config saved beside it; no config needs to be passed again."""
+import dataclasses
+import functools
+import json
+import os
+
+import jax
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from jaxssl import augment, checkpoint, evaluate, methods, models, optim, parallel
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedEncoder:
+  """The encoder of a run at one of its checkpoints.
+
+  `embed(images)` gives the features the run's own kNN and probe evaluation reads; `model` is the method's
+  whole NNX model (encoder, heads), with the restored parameters and BatchNorm statistics.
+  """
+  config: ml_collections.ConfigDict
+  model: nnx.Module
+  step: int
+  image_shape: tuple[int, int, int]
+  class_names: tuple[str, ...]
+  mesh: jax.sharding.Mesh
+  _embed: callable
+
+  @property
+  def encoder(self) -> models.Encoder:
+    return self.model.encoder
+
+  def embed(self, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Features float32 [N, D] of uint8 images [N, H, W, C] of the run's `image_shape` (eval mode, batched
+    over every device of this process)."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.shape[1:] != self.image_shape:
+      raise ValueError(f"embed takes uint8 images [N, {', '.join(map(str, self.image_shape))}] as the run "
+                       f"trained on; got {images.dtype} {images.shape}.")
+    return evaluate.extract_features(self._embed, images, self.mesh, batch_size)
+
+
+def _workdir(path: str) -> str:
+  """The run's workdir, given it or its checkpoints/ folder."""
+  path = os.path.abspath(path.rstrip("/"))
+  if os.path.basename(path) == "checkpoints":
+    path = os.path.dirname(path)
+  if not os.path.exists(os.path.join(path, "config.json")):
+    raise FileNotFoundError(f"{path} has no config.json: pass the --workdir of a jaxssl run (or its checkpoints/).")
+  return path
+
+
+def load_encoder(path: str, step: int | None = None) -> TrainedEncoder:
+  """Restores the encoder of the run in `path` (its workdir or checkpoints/ folder) at `step` (default: the
+  newest checkpoint), on this process's devices."""
+  workdir = _workdir(path)
+  with open(os.path.join(workdir, "config.json")) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  with open(os.path.join(workdir, "results.json")) as f:
+    shape = json.load(f)["data"]
+  image_shape, class_names = tuple(shape["image_shape"]), tuple(shape["class_names"])
+  method = methods.create(config)
+  model = method.build(image_shape, len(class_names), nnx.Rngs(config.seed))
+  tx, _ = optim.create(config.optimizer, config.num_train_steps)
+  graphdef, state = parallel.init_state(model, tx)
+  mesh = parallel.make_mesh(jax.local_devices())
+  with checkpoint.manager(os.path.join(workdir, "checkpoints"), max_to_keep=None) as mgr:
+    step = mgr.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"{workdir}/checkpoints holds no checkpoint yet.")
+    state = checkpoint.restore(mgr, step, parallel.replicate(mesh, state))
+  embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
+  return TrainedEncoder(config, nnx.merge(graphdef, state.params, state.rest), step, image_shape, class_names, mesh,
+                        functools.partial(embed, state.params, state.rest))
