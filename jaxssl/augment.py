@@ -4,6 +4,7 @@ All functions are pure and deterministic given a key, and run under jit/vmap/sha
 per-example randomness from `views`, which keys each image by its index in the global batch.
 """
 import dataclasses
+import functools
 
 import dm_pix as pix
 import jax
@@ -107,6 +108,7 @@ def views(key: jax.Array, images: jax.Array, cfg: ViewConfig, size: int | None =
   return jax.vmap(lambda k, x: view(k, x, cfg, size))(keys, images)
 
 
+@functools.partial(jax.jit, static_argnames=("cfg", "num_views"))
 def view_grid(key: jax.Array, images: jax.Array, cfg: ViewConfig, num_views: int = 2) -> jax.Array:
   """A picture of the augmentation: row 0 the uint8 images [n, H, W, C] as they are, rows 1..num_views their
   views -> float32 [(1 + num_views)·H, n·W, C] in [0, 1] (the Keras SimCLR example's grid)."""

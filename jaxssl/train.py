@@ -73,7 +73,7 @@ def _check_finite(metrics: dict[str, float], step: int, ckpt, workdir: str) -> N
 def write_view_grid(writer, method: methods.Method, batch: dict, seed: int, max_images: int = 8) -> None:
   """Logs a grid of the first batch's images (first row) and two augmented views of each (TensorBoard)."""
   images = batch[method.streams[0]][:max_images]
-  grid = jax.jit(augment.view_grid, static_argnums=2)(jax.random.key(seed), images, method.view_config)
+  grid = augment.view_grid(jax.random.key(seed), images, method.view_config)
   writer.write_images(0, {"augmented_views": np.asarray(grid)[None]})
 
 
