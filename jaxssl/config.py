@@ -73,10 +73,14 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   c.eval.knn_k = (20, 200)
   c.eval.knn_temperature = 0.07
+  c.eval.knn_vote = "weighted"  # "weighted": exp(cos / T) votes (InstDisc/DINO); "majority": one vote each (Keras).
   c.eval.batch_size = 512
   c.eval.probe_steps = 500
   c.eval.probe_learning_rate = 0.1  # Adam on standardised features; converges in ~500 full-batch steps.
   c.eval.probe_weight_decay = 1e-4
+  c.eval.probe_learning_rates = (0.01, 0.1, 1.0)  # Picked on held-out labelled features; () uses probe_learning_rate.
+  c.eval.probe_holdout_fraction = 0.2
+  c.eval.snn_tau = 0.1              # PAWS's soft-nearest-neighbour classifier.
 
   c[method] = methods.get(method).default_config()
   return c
@@ -153,6 +157,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
     raise ValueError("set config.data.labels_per_class or config.data.label_fraction, not both.")
   if not 0.0 < config.augment.crop_scale[0] <= config.augment.crop_scale[1] <= 1.0:
     raise ValueError(f"config.augment.crop_scale must satisfy 0 < low <= high <= 1, got {config.augment.crop_scale}.")
+  if config.eval.knn_vote not in ("weighted", "majority"):
+    raise ValueError(f"config.eval.knn_vote must be 'weighted' or 'majority', got {config.eval.knn_vote!r}.")
   if not config.eval.knn_k or min(config.eval.knn_k) <= 0:
     raise ValueError(f"config.eval.knn_k must hold positive integers, got {config.eval.knn_k}.")
 
@@ -161,8 +167,9 @@ def seed_a_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDic
   """The Keras semi-supervised STL-10 baselines (SEEDS.md, A): 250 unlabelled + 250 labelled images a step,
   25 epochs of the 105k unlabelled+train images (420 steps each), evaluated every epoch; their augmentation
   on every view: flip, crop area U(0.2, 1) with log-uniform ratio in [3/4, 4/3], brightness/contrast/
-  saturation 0.5 and hue 0.2, always."""
+  saturation 0.5 and hue 0.2, always; kNN with one vote per neighbour, as their evaluation."""
   config.batch_size = config.labelled_batch_size = 250
+  config.eval.knn_vote = "majority"
   config.num_train_steps = 25 * 420
   config.eval_every_steps = config.checkpoint_every_steps = 420
   config.augment.flip, config.augment.crop_scale, config.augment.crop_ratio = True, (0.2, 1.0), (3 / 4, 4 / 3)

@@ -1,4 +1,5 @@
-"""Evaluation of a representation: weighted kNN and a linear probe on frozen features.
+"""Evaluation of a representation: kNN (weighted or majority votes), a linear probe and PAWS's soft nearest
+neighbour classifier, all on frozen features.
 
 Both work on pre-extracted features, so no gradient can reach the encoder. `extract_features` runs any
 encoder over every process's host images on every device of a mesh.
@@ -84,13 +85,15 @@ def knn_predict(bank: np.ndarray, bank_labels: np.ndarray, queries: np.ndarray, 
   return {k: preds[i] for i, k in enumerate(ks)}
 
 
-@functools.partial(jax.jit, static_argnames=("num_classes", "steps", "learning_rate", "weight_decay"))
-def _train_linear(x, y, *, num_classes, steps, learning_rate, weight_decay):
+@functools.partial(jax.jit, static_argnames=("num_classes", "steps"))
+def _train_linear(x, y, weights, learning_rate, weight_decay, *, num_classes, steps):
+  """Softmax regression on rows x [N, D] with labels y [N], each row's loss weighted by weights [N] (0: unused)."""
   params = {"w": jnp.zeros((x.shape[1], num_classes)), "b": jnp.zeros((num_classes,))}
   tx = optax.adam(learning_rate)
 
   def loss_fn(p):
-    return losses.cross_entropy(x @ p["w"] + p["b"], y) + 0.5 * weight_decay * jnp.sum(p["w"] ** 2)
+    per_row = optax.softmax_cross_entropy_with_integer_labels(x @ p["w"] + p["b"], y)
+    return jnp.sum(weights * per_row) / jnp.sum(weights) + 0.5 * weight_decay * jnp.sum(p["w"] ** 2)
 
   def update(_, carry):
     p, opt_state = carry
@@ -101,6 +104,16 @@ def _train_linear(x, y, *, num_classes, steps, learning_rate, weight_decay):
   return lax.fori_loop(0, steps, update, (params, tx.init(params)))[0]
 
 
+def _probe_predict(x: np.ndarray, y: np.ndarray, fit: np.ndarray, queries: np.ndarray, num_classes: int,
+                   steps: int, learning_rate: float, weight_decay: float) -> np.ndarray:
+  """Labels [M] that a probe trained on the rows `fit` (bool [N]) of x [N, D] predicts for queries [M, D].
+  Training on all N rows with 0 weights off `fit` keeps one compiled program per bank shape."""
+  mean, std = x[fit].mean(0), x[fit].std(0) + 1e-6
+  params = _train_linear(jnp.asarray((x - mean) / std), jnp.asarray(y, jnp.int32), jnp.asarray(fit, jnp.float32),
+                         jnp.float32(learning_rate), jnp.float32(weight_decay), num_classes=num_classes, steps=steps)
+  return np.asarray(jnp.argmax(jnp.asarray((queries - mean) / std) @ params["w"] + params["b"], -1))
+
+
 def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
                  num_classes: int, steps: int = 500, learning_rate: float = 0.1,
                  weight_decay: float = 1e-4) -> float:
@@ -109,20 +122,55 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
   Features [N, D] are standardised with the training set's mean and std; the classifier is trained
   full-batch with Adam for `steps` steps on cross-entropy + weight_decay/2 · ||W||².
   """
-  mean, std = train_x.mean(0), train_x.std(0) + 1e-6
-  params = _train_linear(jnp.asarray((train_x - mean) / std), jnp.asarray(train_y, jnp.int32),
-                         num_classes=num_classes, steps=steps, learning_rate=learning_rate,
-                         weight_decay=weight_decay)
-  logits = jnp.asarray((test_x - mean) / std) @ params["w"] + params["b"]
-  return float(np.mean(np.asarray(jnp.argmax(logits, -1)) == test_y))
+  fit = np.ones(len(train_y), bool)
+  return float(np.mean(_probe_predict(train_x, train_y, fit, test_x, num_classes, steps, learning_rate,
+                                      weight_decay) == test_y))
+
+
+def select_probe_learning_rate(x: np.ndarray, y: np.ndarray, num_classes: int, learning_rates: Sequence[float],
+                               holdout_fraction: float = 0.2, seed: int = 0, steps: int = 500,
+                               weight_decay: float = 1e-4) -> float | None:
+  """The learning rate of `learning_rates` whose probe, trained on the rest of the labelled features x [N, D],
+  is most accurate on a stratified `holdout_fraction` of them (ties: the first). The test split is never
+  seen. None when a class has too few examples to hold one out (fewer than 2)."""
+  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
+
+  if min(np.bincount(y, minlength=num_classes)) < 2:
+    return None
+  _, held = model_selection.train_test_split(np.arange(len(y)), test_size=max(holdout_fraction, num_classes / len(y)),
+                                             stratify=y, random_state=seed)
+  fit = np.ones(len(y), bool)
+  fit[held] = False
+  scores = [np.mean(_probe_predict(x, y, fit, x[held], num_classes, steps, lr, weight_decay) == y[held])
+            for lr in learning_rates]
+  return learning_rates[int(np.argmax(scores))]
+
+
+def snn_predict(bank: np.ndarray, bank_labels: np.ndarray, queries: np.ndarray, num_classes: int,
+                tau: float = 0.1) -> np.ndarray:
+  """PAWS's own classifier: the soft nearest-neighbour class distribution over the whole labelled bank,
+  softmax(cos(q, bank) / τ) · onehot(labels), argmax. bank [N, D], queries [M, D] -> int labels [M]."""
+  targets = jax.nn.one_hot(jnp.asarray(bank_labels), num_classes)
+  probs = losses.snn(losses.l2_normalize(jnp.asarray(queries)), losses.l2_normalize(jnp.asarray(bank)), targets, tau)
+  return np.asarray(jnp.argmax(probs, -1))
 
 
 def evaluate_features(bank: np.ndarray, bank_labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray,
                       num_classes: int, eval_config: ml_collections.ConfigDict) -> dict[str, float]:
-  """kNN (every k of `eval_config.knn_k`) and linear-probe test accuracy of a representation.
-  The labelled training features are the kNN bank and the probe's training set."""
-  preds = knn_predict(bank, bank_labels, test, num_classes, tuple(eval_config.knn_k), eval_config.knn_temperature)
+  """Test accuracy of a representation under each protocol, with the labelled training features [N, D] as
+  the kNN bank, the probe's training set and the soft-nearest-neighbour support:
+  `knn_k<k>` (every k of `eval_config.knn_k`, votes `knn_vote`), `probe` (learning rate `probe_lr`, picked
+  from `probe_learning_rates` on held-out labelled features), and `snn` (PAWS's classifier, τ = `snn_tau`)."""
+  preds = knn_predict(bank, bank_labels, test, num_classes, tuple(eval_config.knn_k), eval_config.knn_temperature,
+                      weighted=eval_config.knn_vote == "weighted")
   metrics = {f"knn_k{k}": float(np.mean(p == test_labels)) for k, p in preds.items()}
-  metrics["probe"] = linear_probe(bank, bank_labels, test, test_labels, num_classes, eval_config.probe_steps,
-                                  eval_config.probe_learning_rate, eval_config.probe_weight_decay)
+  probe = dict(steps=eval_config.probe_steps, weight_decay=eval_config.probe_weight_decay)
+  lr = None
+  if eval_config.probe_learning_rates:
+    lr = select_probe_learning_rate(bank, bank_labels, num_classes, tuple(eval_config.probe_learning_rates),
+                                    eval_config.probe_holdout_fraction, **probe)
+  metrics["probe_lr"] = lr or eval_config.probe_learning_rate  # One label a class: nothing to hold out.
+  metrics["probe"] = linear_probe(bank, bank_labels, test, test_labels, num_classes,
+                                  learning_rate=metrics["probe_lr"], **probe)
+  metrics["snn"] = float(np.mean(snn_predict(bank, bank_labels, test, num_classes, eval_config.snn_tau) == test_labels))
   return metrics

@@ -69,8 +69,59 @@ def test_evaluation_leaves_encoder_bit_identical(devices):
   features = evaluate.extract_features(embed, images, mesh, batch_size=8)  # 4 batches, the last one padded.
   labels = np.arange(30) % 3
   metrics = evaluate.evaluate_features(features, labels, features, labels, 3, config.eval)
-  assert set(metrics) == {"knn_k20", "knn_k200", "probe"}
+  assert set(metrics) == {"knn_k20", "knn_k200", "probe", "probe_lr", "snn"}
   jax.tree.map(np.testing.assert_array_equal, before, jax.tree.map(np.array, params))
   # Features of the padded, sharded extraction equal a plain forward pass.
   direct = model.encoder(augment.to_float(images))
   np.testing.assert_allclose(features, direct, rtol=1e-5, atol=1e-5)
+
+
+def test_weighted_and_majority_votes_differ_where_they_should():
+  """One very close neighbour of class 0 against two far ones of class 1: similarity-weighted votes (T=0.07)
+  follow the close one, one vote each follows the majority."""
+  bank = np.array([[1.0, 0.0], [0.0, 1.0], [0.05, 1.0]])
+  labels = np.array([0, 1, 1])
+  query = np.array([[1.0, 0.6]])  # cos 0.86 to class 0, 0.51 and 0.55 to class 1.
+  assert evaluate.knn_predict(bank, labels, query, 2, ks=(3,), weighted=True)[3] == [0]
+  assert evaluate.knn_predict(bank, labels, query, 2, ks=(3,), weighted=False)[3] == [1]
+
+
+def test_probe_learning_rate_is_picked_on_held_out_labelled_features_never_the_test_split():
+  rng = np.random.default_rng(0)
+  w = rng.normal(size=(8, 3))
+  x = rng.normal(size=(300, 8))
+  y = np.argmax(x @ w, 1)
+  config = config_lib.base_config("simclr").eval
+  config.probe_learning_rates = (1e-5, 0.1)  # 1e-5 barely moves in 500 steps: the held-out part must show it.
+  test_x = rng.normal(size=(100, 8))
+  picked = [evaluate.evaluate_features(x, y, test_x, test_y, 3, config)["probe_lr"]
+            for test_y in (np.argmax(test_x @ w, 1), rng.integers(0, 3, 100))]
+  assert picked == [0.1, 0.1]  # The same choice whatever the test labels are.
+  one_each = evaluate.evaluate_features(x[:3], np.arange(3), test_x, y[:100], 3, config)
+  assert one_each["probe_lr"] == config.probe_learning_rate  # Nothing to hold out: the configured default.
+
+
+def test_soft_nearest_neighbour_classifier_on_separable_clusters():
+  rng = np.random.default_rng(1)
+  centres = np.eye(4, 16) * 5
+  bank_labels, query_labels = np.repeat(np.arange(4), 10), np.repeat(np.arange(4), 25)
+  bank = centres[bank_labels] + rng.normal(size=(40, 16))
+  queries = centres[query_labels] + rng.normal(size=(100, 16))
+  assert np.mean(evaluate.snn_predict(bank, bank_labels, queries, 4) == query_labels) > 0.95
+  np.testing.assert_array_equal(  # τ → 0: the nearest neighbour's class (k=1).
+      evaluate.snn_predict(bank, bank_labels, queries, 4, tau=1e-3),
+      evaluate.knn_predict(bank, bank_labels, queries, 4, ks=(1,))[1])
+
+
+def test_probe_rows_off_the_fit_mask_are_ignored():
+  """Selection trains on all rows with 0 weight off the fit part (one compile per bank shape): the held-out
+  rows, here given wrong labels, must not change the classifier."""
+  rng = np.random.default_rng(2)
+  x, test_x = rng.normal(size=(200, 6)), rng.normal(size=(100, 6))
+  w = rng.normal(size=(6, 3))
+  y = np.argmax(x @ w, 1)
+  fit = rng.random(200) < 0.7
+  y_wrong = np.where(fit, y, (y + 1) % 3)
+  masked = evaluate._probe_predict(x, y_wrong, fit, test_x, 3, 300, 0.1, 1e-4)
+  alone = evaluate._probe_predict(x[fit], y[fit], np.ones(fit.sum(), bool), test_x, 3, 300, 0.1, 1e-4)
+  assert np.mean(masked == alone) > 0.98 and np.mean(alone == np.argmax(test_x @ w, 1)) > 0.9
