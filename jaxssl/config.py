@@ -3,7 +3,19 @@
 Every file in `configs/` starts from `base_config(method)` and updates it. The returned ConfigDict holds
 every key a run reads, so a locked config (as `jaxssl.main` loads it) rejects a mistyped override.
 """
+import os
+
 import ml_collections
+
+
+def from_file(path: str) -> ml_collections.ConfigDict:
+  """The ConfigDict that `get_config()` of the config file at `path` (e.g. configs/paws_stl10.py) returns."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+
+  spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
 
 
 def base_config(method: str) -> ml_collections.ConfigDict:

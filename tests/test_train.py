@@ -1,6 +1,5 @@
 """End to end on digits: runs that learn, checkpoint resume, bad input, the command line, the configs."""
 import glob
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,10 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_config(name):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", name + ".py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return config_lib.from_file(os.path.join(ROOT, "configs", name + ".py"))
 
 
 def test_simclr_on_digits_beats_the_untrained_encoder(tmp_path):

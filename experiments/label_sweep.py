@@ -1,0 +1,129 @@
+"""How much does unlabelled data buy when labels are scarce? Accuracy vs labels per class, for several methods
+and seeds, on one dataset; `supervised` (the same encoder trained on the labelled images only) is the
+from-scratch baseline.
+
+  python experiments/label_sweep.py --dataset=fashion_mnist --methods=supervised,simclr,paws \
+      --labels_per_class=1,10,100 --seeds=0,1 --steps=500 --out=experiments/results/sweep_fashion_mnist
+
+Each method runs from its `configs/<method>_<dataset>.py`, with `--steps` train steps (evaluated at the end).
+Methods whose training reads no labels (SimCLR, RotNet, VAE, Siamese VAE) pre-train once per seed and are
+evaluated for every labels-per-class from that checkpoint (`jaxssl.load_encoder`); the others train once
+per (labels per class, seed). The labelled subset of seed s is `data.split_seed = s`.
+
+Results go to `<out>/results.csv`, one row per (method, labels_per_class, seed): kNN k=20/200, probe, soft
+nearest neighbour, steps and wall time. The file is rewritten atomically after every cell, and a rerun skips
+the cells it already holds (an interrupted training run resumes from its checkpoint in `<out>/runs/`).
+"""
+import argparse
+import csv
+import os
+import time
+
+FIELDS = ("method", "labels_per_class", "seed", "knn_k20", "knn_k200", "probe", "snn", "steps", "wall_s")
+
+
+def read_rows(path: str) -> list[dict]:
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return list(csv.DictReader(f))
+
+
+def write_rows(path: str, rows: list[dict]) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w", newline="") as f:
+    writer = csv.DictWriter(f, FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+  os.replace(tmp, path)
+
+
+def sweep_config(root: str, method: str, dataset: str, labels: int, seed: int, steps: int, overrides: dict):
+  """The config of one run: configs/<method>_<dataset>.py with the cell's labels, seeds and step budget."""
+  from jaxssl import config as config_lib
+
+  config = config_lib.from_file(os.path.join(root, "configs", f"{method}_{dataset}.py"))
+  config.data.labels_per_class, config.data.split_seed, config.seed = labels, seed, seed
+  config.num_train_steps = config.eval_every_steps = config.checkpoint_every_steps = steps
+  config.log_every_steps = min(config.log_every_steps, steps)
+  config.update_from_flattened_dict(overrides)
+  return config
+
+
+def uses_labels(config) -> bool:
+  from jaxssl import methods
+  return "labelled" in methods.create(config).streams
+
+
+def evaluate_checkpoint(workdir: str, config) -> dict[str, float]:
+  """The final evaluation of the run in `workdir` with `config.data`'s labelled subset as bank/probe set."""
+  import jaxssl
+  from jaxssl import data, evaluate
+
+  encoder = jaxssl.load_encoder(workdir)
+  dataset = data.load(config.data)
+  bank, test = encoder.embed(dataset.labelled_images), encoder.embed(dataset.test_images)
+  return evaluate.evaluate_features(bank, dataset.labelled_labels, test, dataset.test_labels, dataset.num_classes,
+                                    config.eval)
+
+
+def run_sweep(root: str, dataset: str, methods: list[str], labels_per_class: list[int], seeds: list[int],
+              steps: int, out: str, overrides: dict | None = None) -> list[dict]:
+  """Runs every missing cell and returns all rows of `<out>/results.csv`."""
+  import jaxssl
+
+  os.makedirs(out, exist_ok=True)
+  path = os.path.join(out, "results.csv")
+  rows = read_rows(path)
+  done = {(r["method"], int(r["labels_per_class"]), int(r["seed"])) for r in rows}
+  for method in methods:
+    for seed in seeds:
+      for labels in labels_per_class:
+        if (method, labels, seed) in done:
+          continue
+        start = time.time()
+        config = sweep_config(root, method, dataset, labels, seed, steps, overrides or {})
+        if uses_labels(config):  # Trains on this cell's labels.
+          workdir = os.path.join(out, "runs", f"{method}_l{labels}_s{seed}")
+          metrics = jaxssl.train_and_evaluate(config, workdir)["final"]
+        else:  # Pre-trains once per seed (with the largest label count's bank), evaluated for every count.
+          pretrain = sweep_config(root, method, dataset, max(labels_per_class), seed, steps, overrides or {})
+          workdir = os.path.join(out, "runs", f"{method}_s{seed}")
+          jaxssl.train_and_evaluate(pretrain, workdir)
+          metrics = evaluate_checkpoint(workdir, config)
+        rows.append({"method": method, "labels_per_class": labels, "seed": seed, "steps": steps,
+                     "wall_s": round(time.time() - start, 1), **{k: metrics[k] for k in FIELDS[3:7]}})
+        write_rows(path, rows)
+        print(f"{method} labels/class={labels} seed={seed}: " + "  ".join(f"{k}={metrics[k]:.4f}" for k in FIELDS[3:7]),
+              flush=True)
+  return rows
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--dataset", default="fashion_mnist")
+  parser.add_argument("--methods", default="supervised,simclr,suncet,paws,sesemi,rotnet,vae")
+  parser.add_argument("--labels_per_class", default="1,10,100")
+  parser.add_argument("--seeds", default="0,1")
+  parser.add_argument("--steps", type=int, default=500)
+  parser.add_argument("--out", default="experiments/results/sweep")
+  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="config override for every run, e.g. --set batch_size=128 (value parsed as Python)")
+  args = parser.parse_args()
+  import ast
+  overrides = {}
+  for item in args.set:
+    key, value = item.split("=", 1)
+    try:
+      overrides[key] = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      overrides[key] = value
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  start = time.time()
+  run_sweep(root, args.dataset, args.methods.split(","), [int(x) for x in args.labels_per_class.split(",")],
+            [int(x) for x in args.seeds.split(",")], args.steps, args.out, overrides)
+  print(f"sweep done in {time.time() - start:.0f} s; results in {args.out}/results.csv")
+
+
+if __name__ == "__main__":
+  main()

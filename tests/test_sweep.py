@@ -1,0 +1,56 @@
+"""The label-sweep driver, its plots and its report, on digits with tiny budgets: 2 methods × 2 label counts
+× 1 seed, interrupted and rerun."""
+import csv
+import os
+import sys
+
+import pytest
+from PIL import Image
+
+import jaxssl
+from test_train import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "experiments"))
+import label_sweep  # noqa: E402
+import plot  # noqa: E402
+import report  # noqa: E402
+
+SWEEP = dict(dataset="digits", methods=["supervised", "simclr"], labels_per_class=[2, 5], seeds=[0], steps=3,
+             overrides={"batch_size": 32, "eval.probe_steps": 20})
+
+
+def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
+  out = str(tmp_path / "sweep")
+  calls = []
+  real = jaxssl.train_and_evaluate
+
+  def interrupted_at_the_third_run(config, workdir, *args, **kwargs):
+    calls.append(os.path.basename(workdir))
+    if len(calls) == 3:
+      raise KeyboardInterrupt
+    return real(config, workdir, *args, **kwargs)
+
+  monkeypatch.setattr(jaxssl, "train_and_evaluate", interrupted_at_the_third_run)
+  with pytest.raises(KeyboardInterrupt):
+    label_sweep.run_sweep(ROOT, out=out, **SWEEP)
+  first = label_sweep.read_rows(os.path.join(out, "results.csv"))
+  assert [(r["method"], r["labels_per_class"]) for r in first] == [("supervised", "2"), ("supervised", "5")]
+  assert calls == ["supervised_l2_s0", "supervised_l5_s0", "simclr_s0"]  # SimCLR reads no labels: one run.
+
+  calls.clear()
+  monkeypatch.setattr(jaxssl, "train_and_evaluate", real)
+  rows = label_sweep.run_sweep(ROOT, out=out, **SWEEP)
+  assert rows[:2] == first  # Finished cells are kept as they were, not rerun.
+  assert [(r["method"], int(r["labels_per_class"])) for r in rows[2:]] == [("simclr", 2), ("simclr", 5)]
+  assert all(0 <= float(r[m]) <= 1 for r in rows for m in ("knn_k20", "knn_k200", "probe", "snn"))
+  with open(os.path.join(out, "results.csv")) as f:
+    assert len(list(csv.DictReader(f))) == 4
+
+  png = str(tmp_path / "probe.png")
+  assert plot.plot_sweep(os.path.join(out, "results.csv"), "probe", png) == 2  # One line per method.
+  assert Image.open(png).format == "PNG"
+  curves = str(tmp_path / "curves.png")  # kNN k=20 and k=200 of each run, from its TensorBoard events.
+  assert plot.plot_knn_curves([os.path.join(out, "runs", r) for r in ("simclr_s0", "supervised_l2_s0")], curves) == 4
+  assert Image.open(curves).size == (600, 400)
+  table = report.markdown_table(rows, ["knn_k20", "probe"])
+  assert "| method | 2/class | 5/class |" in table and table.count("| simclr |") == 2
