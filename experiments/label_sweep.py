@@ -10,8 +10,10 @@ Methods whose training reads no labels (SimCLR, RotNet, VAE, Siamese VAE) pre-tr
 evaluated for every labels-per-class from that checkpoint (`jaxssl.load_encoder`); the others train once
 per (labels per class, seed). The labelled subset of seed s is `data.split_seed = s`.
 
-Results go to `<out>/results.csv`, one row per (method, labels_per_class, seed): kNN k=20/200, probe, soft
-nearest neighbour, steps and wall time. The file is rewritten atomically after every cell, and a rerun skips
+Every cell is evaluated from its checkpoint with the cell's labelled subset: kNN k=20/200, probe, soft nearest
+neighbour and, with `--finetune`, test accuracy after fine-tuning (`config.finetune`, early-stopped on held-out
+labels). Results go to `<out>/results.csv`, one row per (method, labels_per_class, seed), with steps and wall
+time. The file is rewritten atomically after every cell, and a rerun skips
 the cells it already holds (an interrupted training run resumes from its checkpoint in `<out>/runs/`).
 """
 import argparse
@@ -19,7 +21,9 @@ import csv
 import os
 import time
 
-FIELDS = ("method", "labels_per_class", "seed", "knn_k20", "knn_k200", "probe", "snn", "steps", "wall_s")
+FIELDS = ("method", "labels_per_class", "seed", "knn_k20", "knn_k200", "probe", "snn", "finetune", "steps",
+          "wall_s")
+METRICS = ("knn_k20", "knn_k200", "probe", "snn", "finetune")
 
 
 def read_rows(path: str) -> list[dict]:
@@ -55,20 +59,28 @@ def uses_labels(config) -> bool:
   return "labelled" in methods.create(config).streams
 
 
-def evaluate_checkpoint(workdir: str, config) -> dict[str, float]:
-  """The final evaluation of the run in `workdir` with `config.data`'s labelled subset as bank/probe set."""
+def evaluate_checkpoint(workdir: str, config, with_finetune: bool = False) -> dict[str, float]:
+  """kNN, probe and soft-nearest-neighbour test accuracy of the run in `workdir` with `config.data`'s labelled
+  subset as bank / probe set; with `with_finetune`, also the test accuracy after fine-tuning it on that subset
+  (`config.finetune`, the config's augmentation on training batches)."""
   import jaxssl
-  from jaxssl import data, evaluate
+  from jaxssl import augment, data, evaluate, finetune
 
   encoder = jaxssl.load_encoder(workdir)
   dataset = data.load(config.data)
   bank, test = encoder.embed(dataset.labelled_images), encoder.embed(dataset.test_images)
-  return evaluate.evaluate_features(bank, dataset.labelled_labels, test, dataset.test_labels, dataset.num_classes,
-                                    config.eval)
+  metrics = evaluate.evaluate_features(bank, dataset.labelled_labels, test, dataset.test_labels,
+                                       dataset.num_classes, config.eval)
+  if with_finetune:
+    tuned = finetune.finetune(encoder.encoder, dataset.labelled_images, dataset.labelled_labels, dataset.test_images,
+                              dataset.test_labels, dataset.num_classes, config.finetune,
+                              augment.ViewConfig.from_config(config.augment), seed=config.seed)
+    metrics["finetune"] = tuned["accuracy"]
+  return metrics
 
 
 def run_sweep(root: str, dataset: str, methods: list[str], labels_per_class: list[int], seeds: list[int],
-              steps: int, out: str, overrides: dict | None = None) -> list[dict]:
+              steps: int, out: str, overrides: dict | None = None, with_finetune: bool = False) -> list[dict]:
   """Runs every missing cell and returns all rows of `<out>/results.csv`."""
   import jaxssl
 
@@ -85,16 +97,16 @@ def run_sweep(root: str, dataset: str, methods: list[str], labels_per_class: lis
         config = sweep_config(root, method, dataset, labels, seed, steps, overrides or {})
         if uses_labels(config):  # Trains on this cell's labels.
           workdir = os.path.join(out, "runs", f"{method}_l{labels}_s{seed}")
-          metrics = jaxssl.train_and_evaluate(config, workdir)["final"]
+          jaxssl.train_and_evaluate(config, workdir)
         else:  # Pre-trains once per seed (with the largest label count's bank), evaluated for every count.
           pretrain = sweep_config(root, method, dataset, max(labels_per_class), seed, steps, overrides or {})
           workdir = os.path.join(out, "runs", f"{method}_s{seed}")
           jaxssl.train_and_evaluate(pretrain, workdir)
-          metrics = evaluate_checkpoint(workdir, config)
+        metrics = {"finetune": "", **evaluate_checkpoint(workdir, config, with_finetune)}
         rows.append({"method": method, "labels_per_class": labels, "seed": seed, "steps": steps,
-                     "wall_s": round(time.time() - start, 1), **{k: metrics[k] for k in FIELDS[3:7]}})
+                     "wall_s": round(time.time() - start, 1), **{k: metrics[k] for k in METRICS}})
         write_rows(path, rows)
-        print(f"{method} labels/class={labels} seed={seed}: " + "  ".join(f"{k}={metrics[k]:.4f}" for k in FIELDS[3:7]),
+        print(f"{method} labels/class={labels} seed={seed}: " + "  ".join(f"{k}={metrics[k]}" for k in METRICS),
               flush=True)
   return rows
 
@@ -107,6 +119,7 @@ def main():
   parser.add_argument("--seeds", default="0,1")
   parser.add_argument("--steps", type=int, default=500)
   parser.add_argument("--out", default="experiments/results/sweep")
+  parser.add_argument("--finetune", action="store_true", help="also fine-tune every cell (config.finetune)")
   parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="config override for every run, e.g. --set batch_size=128 (value parsed as Python)")
   args = parser.parse_args()
@@ -121,7 +134,7 @@ def main():
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   start = time.time()
   run_sweep(root, args.dataset, args.methods.split(","), [int(x) for x in args.labels_per_class.split(",")],
-            [int(x) for x in args.seeds.split(",")], args.steps, args.out, overrides)
+            [int(x) for x in args.seeds.split(",")], args.steps, args.out, overrides, args.finetune)
   print(f"sweep done in {time.time() - start:.0f} s; results in {args.out}/results.csv")
 
 

@@ -25,7 +25,8 @@ def sweep_table(rows: list[dict], metric: str) -> dict[str, dict[int, list[float
   """{method: {labels_per_class: [metric of each seed]}} from the rows of a sweep's results.csv."""
   table = collections.defaultdict(lambda: collections.defaultdict(list))
   for row in rows:
-    table[row["method"]][int(row["labels_per_class"])].append(float(row[metric]))
+    if row[metric] != "":  # Cells without this metric (e.g. not fine-tuned) are left out.
+      table[row["method"]][int(row["labels_per_class"])].append(float(row[metric]))
   return table
 
 

@@ -94,6 +94,15 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.eval.probe_holdout_fraction = 0.2
   c.eval.snn_tau = 0.1              # PAWS's soft-nearest-neighbour classifier.
 
+  c.finetune = ml_collections.ConfigDict()  # jaxssl.finetune: a new linear head on the labelled images.
+  c.finetune.last_layers = 0        # Fine-tune the encoder's last N layers (0: all of it); the head always.
+  c.finetune.steps = 500
+  c.finetune.batch_size = 64
+  c.finetune.learning_rate = 1e-4   # Adam.
+  c.finetune.holdout_fraction = 0.2  # Of the labelled images, for early stopping (never the test split).
+  c.finetune.eval_every = 50
+  c.finetune.patience = 4           # Evaluations without a better held-out accuracy before stopping.
+
   c[method] = methods.get(method).default_config()
   return c
 

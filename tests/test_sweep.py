@@ -16,7 +16,7 @@ import plot  # noqa: E402
 import report  # noqa: E402
 
 SWEEP = dict(dataset="digits", methods=["supervised", "simclr"], labels_per_class=[2, 5], seeds=[0], steps=3,
-             overrides={"batch_size": 32, "eval.probe_steps": 20})
+             overrides={"batch_size": 32, "eval.probe_steps": 20, "finetune.steps": 10, "finetune.eval_every": 5})
 
 
 def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
@@ -39,10 +39,11 @@ def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
 
   calls.clear()
   monkeypatch.setattr(jaxssl, "train_and_evaluate", real)
-  rows = label_sweep.run_sweep(ROOT, out=out, **SWEEP)
+  rows = label_sweep.run_sweep(ROOT, out=out, **SWEEP, with_finetune=True)
   assert rows[:2] == first  # Finished cells are kept as they were, not rerun.
   assert [(r["method"], int(r["labels_per_class"])) for r in rows[2:]] == [("simclr", 2), ("simclr", 5)]
   assert all(0 <= float(r[m]) <= 1 for r in rows for m in ("knn_k20", "knn_k200", "probe", "snn"))
+  assert [r["finetune"] == "" for r in rows] == [True, True, False, False]  # Fine-tuned: the rerun's cells.
   with open(os.path.join(out, "results.csv")) as f:
     assert len(list(csv.DictReader(f))) == 4
 

@@ -1,0 +1,124 @@
+"""Fine-tuning a trained encoder on the labelled images: the whole encoder or only its last N layers, under a
+new linear classifier, with early stopping on a held-out part of the labelled set (never the test split).
+
+BatchNorm stays in eval mode (its running averages are not updated): with few labels, batch statistics of
+a small labelled batch would overwrite what pre-training learned. Layers outside the last N receive no
+update at all, bit for bit.
+"""
+import logging
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax import nnx
+
+from jaxssl import augment, losses, models
+
+
+class Classifier(nnx.Module):
+  """An encoder's representation (eval-mode BatchNorm) under a linear layer: images [B, H, W, C] in [0, 1]
+  -> logits [B, num_classes]."""
+
+  def __init__(self, encoder: models.Encoder, num_classes: int, rngs: nnx.Rngs):
+    self.encoder = encoder
+    self.head = nnx.Linear(encoder.features, num_classes, rngs=rngs)
+
+  def __call__(self, images: jax.Array) -> jax.Array:
+    return self.head(self.encoder.representation(images))
+
+
+def forward_layers(module: nnx.Module, prefix: tuple = ()) -> list[tuple]:
+  """Attribute paths of `module`'s layers in the order the encoder defines (and runs) them: every sub-module
+  attribute is one layer, except that lists and nested encoders are opened into their own layers."""
+  layers = []
+  for name, value in vars(module).items():
+    if isinstance(value, nnx.List):
+      for i, item in enumerate(value):
+        layers += forward_layers(item, prefix + (name, i)) if isinstance(item, models.Encoder) else [prefix + (name, i)]
+    elif isinstance(value, models.Encoder):
+      layers += forward_layers(value, prefix + (name,))
+    elif isinstance(value, nnx.Module) and nnx.state(value, nnx.Param):
+      layers.append(prefix + (name,))
+  return layers
+
+
+def trainable_filter(encoder: models.Encoder, last_layers: int):
+  """An NNX filter for the parameters fine-tuning updates: the head's, and the encoder's last `last_layers`
+  layers' (every encoder parameter for 0)."""
+  layers = forward_layers(encoder)
+  if last_layers < 0 or last_layers > len(layers):
+    raise ValueError(f"config.finetune.last_layers={last_layers}: this encoder has {len(layers)} layers "
+                     f"({', '.join('.'.join(map(str, p)) for p in layers)}); use 0 (all) to {len(layers)}.")
+  chosen = [("encoder",) + p for p in layers[len(layers) - last_layers:]] if last_layers else [("encoder",)]
+  chosen.append(("head",))
+
+  def trainable(path, value) -> bool:
+    return isinstance(value, nnx.Param) and any(tuple(path[:len(p)]) == p for p in chosen)
+  return trainable
+
+
+def finetune(encoder: models.Encoder, images: np.ndarray, labels: np.ndarray, test_images: np.ndarray,
+             test_labels: np.ndarray, num_classes: int, options: ml_collections.ConfigDict,
+             view_config: augment.ViewConfig | None = None, seed: int = 0) -> dict:
+  """Fine-tunes `encoder` (modified in place) under a new linear head on labelled uint8 images [N, H, W, C].
+
+  `options` (config.finetune): `last_layers` (0: all), `steps`, `batch_size`, `learning_rate` (Adam),
+  `holdout_fraction` and `eval_every` / `patience` for early stopping on held-out labelled images. Training
+  batches get `view_config`'s augmentation if given. Returns {"accuracy": test accuracy of the best
+  held-out checkpoint, "best_step", "steps", "holdout_accuracy"} and the fine-tuned `Classifier` as "model".
+  """
+  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
+
+  model = Classifier(encoder, num_classes, nnx.Rngs(seed))
+  graphdef, trainable, frozen = nnx.split(model, trainable_filter(encoder, options.last_layers), ...)
+  train_idx, held_idx = np.arange(len(labels)), np.zeros(0, np.int64)
+  if min(np.bincount(labels, minlength=num_classes)) >= 2:
+    train_idx, held_idx = model_selection.train_test_split(
+        train_idx, test_size=max(options.holdout_fraction, num_classes / len(labels)), stratify=labels,
+        random_state=seed)
+  else:
+    logging.warning("fine-tuning: a class has one labelled image, so nothing is held out; training all %d "
+                    "steps without early stopping.", options.steps)
+  tx = optax.adam(options.learning_rate)
+
+  @jax.jit
+  def train_step(trainable, frozen, opt_state, x, y, key):
+    x = augment.views(key, x, view_config) if view_config else augment.to_float(x)
+
+    def loss_fn(params):
+      return losses.cross_entropy(nnx.merge(graphdef, params, frozen)(x), y)
+    loss, grads = jax.value_and_grad(loss_fn)(trainable)
+    updates, opt_state = tx.update(grads, opt_state, trainable)
+    return optax.apply_updates(trainable, updates), opt_state, loss
+
+  @jax.jit
+  def predict(trainable, frozen, x):
+    return jnp.argmax(nnx.merge(graphdef, trainable, frozen)(augment.to_float(x)), -1)
+
+  def accuracy(trainable, x, y, batch=512):
+    return float(np.mean(np.concatenate([predict(trainable, frozen, x[i:i + batch])
+                                         for i in range(0, len(x), batch)]) == y))
+
+  opt_state = tx.init(trainable)
+  rng = np.random.default_rng(seed)
+  best = (-1.0, 0, trainable)  # (held-out accuracy, step, parameters)
+  waited = 0
+  for step in range(1, options.steps + 1):
+    idx = rng.choice(train_idx, min(options.batch_size, len(train_idx)), replace=False)
+    trainable, opt_state, _ = train_step(trainable, frozen, opt_state, images[idx], labels[idx],
+                                         jax.random.fold_in(jax.random.key(seed), step))
+    if len(held_idx) and (step % options.eval_every == 0 or step == options.steps):
+      held = accuracy(trainable, images[held_idx], labels[held_idx])
+      if held > best[0]:
+        best, waited = (held, step, trainable), 0
+      else:
+        waited += 1
+        if waited >= options.patience:
+          break
+  if not len(held_idx):
+    best = (float("nan"), step, trainable)
+  nnx.update(model, best[2])
+  return {"accuracy": accuracy(best[2], test_images, test_labels), "best_step": best[1], "steps": step,
+          "holdout_accuracy": best[0], "model": model}
