@@ -16,6 +16,7 @@ import optax
 from jax import lax
 
 from jaxssl import losses, parallel
+from jaxssl.data.split import holdout_split
 
 
 def extract_features(embed: Callable[[jax.Array], jax.Array], images: np.ndarray, mesh: jax.sharding.Mesh,
@@ -133,12 +134,10 @@ def select_probe_learning_rate(x: np.ndarray, y: np.ndarray, num_classes: int, l
   """The learning rate of `learning_rates` whose probe, trained on the rest of the labelled features x [N, D],
   is most accurate on a stratified `holdout_fraction` of them (ties: the first). The test split is never
   seen. None when a class has too few examples to hold one out (fewer than 2)."""
-  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
-
-  if min(np.bincount(y, minlength=num_classes)) < 2:
+  split = holdout_split(y, num_classes, holdout_fraction, seed)
+  if split is None:
     return None
-  _, held = model_selection.train_test_split(np.arange(len(y)), test_size=max(holdout_fraction, num_classes / len(y)),
-                                             stratify=y, random_state=seed)
+  held = split[1]
   fit = np.ones(len(y), bool)
   fit[held] = False
   scores = [np.mean(_probe_predict(x, y, fit, x[held], num_classes, steps, lr, weight_decay) == y[held])

@@ -15,6 +15,7 @@ import optax
 from flax import nnx
 
 from jaxssl import augment, losses, models
+from jaxssl.data.split import holdout_split
 
 
 class Classifier(nnx.Module):
@@ -69,16 +70,11 @@ def finetune(encoder: models.Encoder, images: np.ndarray, labels: np.ndarray, te
   batches get `view_config`'s augmentation if given. Returns {"accuracy": test accuracy of the best
   held-out checkpoint, "best_step", "steps", "holdout_accuracy"} and the fine-tuned `Classifier` as "model".
   """
-  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
-
   model = Classifier(encoder, num_classes, nnx.Rngs(seed))
   graphdef, trainable, frozen = nnx.split(model, trainable_filter(encoder, options.last_layers), ...)
-  train_idx, held_idx = np.arange(len(labels)), np.zeros(0, np.int64)
-  if min(np.bincount(labels, minlength=num_classes)) >= 2:
-    train_idx, held_idx = model_selection.train_test_split(
-        train_idx, test_size=max(options.holdout_fraction, num_classes / len(labels)), stratify=labels,
-        random_state=seed)
-  else:
+  split = holdout_split(labels, num_classes, options.holdout_fraction, seed)
+  train_idx, held_idx = split or (np.arange(len(labels)), np.zeros(0, np.int64))
+  if split is None:
     logging.warning("fine-tuning: a class has one labelled image, so nothing is held out; training all %d "
                     "steps without early stopping.", options.steps)
   tx = optax.adam(options.learning_rate)

@@ -31,3 +31,16 @@ def labelled_indices(labels: np.ndarray, num_classes: int, labels_per_class: int
                        f"config.data.labels_per_class={labels_per_class}; lower it to at most {len(members)}.")
     chosen.append(rng.permutation(members)[:n])
   return np.sort(np.concatenate(chosen))
+
+
+def holdout_split(labels: np.ndarray, num_classes: int, fraction: float,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+  """(fit, held) positions into labelled examples `labels` [N]: a stratified held-out part of about `fraction`
+  (at least one of each class) for choices made without the test split, and the rest. None when a class has
+  fewer than 2 examples, so that holding one out would leave it none to train on."""
+  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
+
+  if min(np.bincount(labels, minlength=num_classes)) < 2:
+    return None
+  return model_selection.train_test_split(np.arange(len(labels)), test_size=max(fraction, num_classes / len(labels)),
+                                          stratify=labels, random_state=seed)
