@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from jaxssl.data.sources import Arrays, process_shard
+from jaxssl.data.sources import Arrays, process_shard, tf_resize
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
@@ -56,8 +56,6 @@ def read_images(paths: list[str], image_size: int, channels: int) -> tuple[np.nd
   """(uint8 images [M, S, S, channels], int64 positions in `paths` [M]) of the files that decode; the others
   are skipped with one warning that counts and names them."""
   import tensorflow as tf
-
-  from jaxssl.data.sources import tf_resize
 
   def load(position, path):
     image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
