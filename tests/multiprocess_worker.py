@@ -44,9 +44,10 @@ def run(method):
   config = config_for(method)
   mesh = parallel.make_mesh()
   losses, _, state = helpers.train_steps(config, mesh, STEPS)
-  graphdef = train.create_state(methods.create(config), data.load(config.data), config)[0]
+  dataset = data.load(config.data)
+  graphdef = train.create_state(methods.create(config), dataset, config)[0]
   embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
-  metrics = train.evaluate_state(embed, parallel.replicate(mesh, state), data.load(config.data), mesh, config.eval)
+  metrics = train.evaluate_state(embed, parallel.replicate(mesh, state), dataset, mesh, config.eval)
   params = {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(state.params)}
   return losses, params, metrics
 
