@@ -18,6 +18,7 @@ the cells it already holds (an interrupted training run resumes from its checkpo
 """
 import argparse
 import csv
+import json
 import os
 import time
 
@@ -52,6 +53,15 @@ def sweep_config(root: str, method: str, dataset: str, labels: int, seed: int, s
   config.log_every_steps = min(config.log_every_steps, steps)
   config.update_from_flattened_dict(overrides)
   return config
+
+
+def finished(workdir: str, steps: int) -> bool:
+  """Whether the run in `workdir` has trained and evaluated all `steps` steps."""
+  path = os.path.join(workdir, "results.json")
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    return json.load(f).get("final", {}).get("step") == steps
 
 
 def uses_labels(config) -> bool:
@@ -101,7 +111,8 @@ def run_sweep(root: str, dataset: str, methods: list[str], labels_per_class: lis
         else:  # Pre-trains once per seed (with the largest label count's bank), evaluated for every count.
           pretrain = sweep_config(root, method, dataset, max(labels_per_class), seed, steps, overrides or {})
           workdir = os.path.join(out, "runs", f"{method}_s{seed}")
-          jaxssl.train_and_evaluate(pretrain, workdir)
+          if not finished(workdir, steps):  # The first label count of this seed trains it.
+            jaxssl.train_and_evaluate(pretrain, workdir)
         metrics = {"finetune": "", **evaluate_checkpoint(workdir, config, with_finetune)}
         rows.append({"method": method, "labels_per_class": labels, "seed": seed, "steps": steps,
                      "wall_s": round(time.time() - start, 1), **{k: metrics[k] for k in METRICS}})

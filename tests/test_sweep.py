@@ -37,9 +37,14 @@ def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
   assert [(r["method"], r["labels_per_class"]) for r in first] == [("supervised", "2"), ("supervised", "5")]
   assert calls == ["supervised_l2_s0", "supervised_l5_s0", "simclr_s0"]  # SimCLR reads no labels: one run.
 
+  def recorded(config, workdir, *args, **kwargs):
+    calls.append(os.path.basename(workdir))
+    return real(config, workdir, *args, **kwargs)
+
   calls.clear()
-  monkeypatch.setattr(jaxssl, "train_and_evaluate", real)
+  monkeypatch.setattr(jaxssl, "train_and_evaluate", recorded)
   rows = label_sweep.run_sweep(ROOT, out=out, **SWEEP, with_finetune=True)
+  assert calls == ["simclr_s0"]  # Resumed and finished once; the second label count reuses it.
   assert rows[:2] == first  # Finished cells are kept as they were, not rerun.
   assert [(r["method"], int(r["labels_per_class"])) for r in rows[2:]] == [("simclr", 2), ("simclr", 5)]
   assert all(0 <= float(r[m]) <= 1 for r in rows for m in ("knn_k20", "knn_k200", "probe", "snn"))
