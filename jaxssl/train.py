@@ -54,8 +54,8 @@ def evaluate_state(embed, state: parallel.TrainState, dataset: data.Dataset, mes
   """kNN and linear-probe test accuracy of the encoder in `state` (labelled split = bank / probe train set),
   on the whole test split: each process embeds its test shard and a 1/P part of the labelled set."""
   features = functools.partial(embed, state.params, state.rest)
-  own = np.array_split(np.arange(len(dataset.labelled_images)), jax.process_count())[jax.process_index()]
-  bank = evaluate.extract_features(features, dataset.labelled_images[own], mesh, eval_config.batch_size)
+  own = data.process_shard(dataset.labelled_images, (jax.process_index(), jax.process_count()))
+  bank = evaluate.extract_features(features, own, mesh, eval_config.batch_size)
   test = evaluate.extract_features(features, dataset.test_images, mesh, eval_config.batch_size)
   return evaluate.evaluate_features(bank, dataset.labelled_labels, test, parallel.gather_rows(dataset.test_labels),
                                     dataset.num_classes, eval_config)

@@ -23,7 +23,8 @@ def train_steps(config, mesh, steps):
   state = parallel.replicate(mesh, state)
   losses = []
   for i in range(steps):
-    rows = {k: np.array_split(v, jax.process_count())[jax.process_index()] for k, v in batch_fn(i).items()}
+    shard = (jax.process_index(), jax.process_count())
+    rows = {k: data.process_shard(v, shard) for k, v in batch_fn(i).items()}
     state, out = step(state, parallel.shard_batch(mesh, rows))
     losses.append(float(out["loss"]))
   return losses, before, jax.tree.map(np.asarray, state)

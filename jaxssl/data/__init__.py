@@ -6,7 +6,7 @@ import ml_collections
 import numpy as np
 
 from jaxssl.data.pipeline import Dataset, make_batch_fn, prefetch, sample_indices, stratified_indices
-from jaxssl.data.sources import SOURCES, Arrays, from_arrays, get_source, read_idx
+from jaxssl.data.sources import SOURCES, Arrays, from_arrays, get_source, process_shard, read_idx
 from jaxssl.data.split import labelled_indices
 from jaxssl.parallel import gather_rows
 
@@ -42,4 +42,4 @@ def load(data_config: ml_collections.ConfigDict, source: Callable[..., Arrays] |
 
 
 __all__ = ["Arrays", "Dataset", "SOURCES", "from_arrays", "get_source", "labelled_indices", "load", "make_batch_fn",
-           "prefetch", "read_idx", "sample_indices", "stratified_indices"]
+           "prefetch", "process_shard", "read_idx", "sample_indices", "stratified_indices"]
