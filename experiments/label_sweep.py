@@ -72,9 +72,13 @@ def uses_labels(config) -> bool:
 def evaluate_checkpoint(workdir: str, config, with_finetune: bool = False) -> dict[str, float]:
   """kNN, probe and soft-nearest-neighbour test accuracy of the run in `workdir` with `config.data`'s labelled
   subset as bank / probe set; with `with_finetune`, also the test accuracy after fine-tuning it on that subset
-  (`config.finetune`, the config's augmentation on training batches)."""
+  (`config.finetune`, the config's augmentation on training batches). The metrics are also logged (clu
+  writer, in `<workdir>/label_sweep/`, at step = labels per class) and added to the run's results.json under
+  "label_sweep" / "<labels per class>"."""
+  import contextlib
+  from clu import metric_writers
   import jaxssl
-  from jaxssl import augment, data, evaluate, finetune
+  from jaxssl import augment, data, evaluate, finetune, train
 
   encoder = jaxssl.load_encoder(workdir)
   dataset = data.load(config.data)
@@ -86,6 +90,13 @@ def evaluate_checkpoint(workdir: str, config, with_finetune: bool = False) -> di
                               dataset.test_labels, dataset.num_classes, config.finetune,
                               augment.ViewConfig.from_config(config.augment), seed=config.seed)
     metrics["finetune"] = tuned["accuracy"]
+  labels = config.data.labels_per_class
+  with contextlib.closing(metric_writers.create_default_writer(os.path.join(workdir, "label_sweep"))) as writer:
+    writer.write_scalars(labels, {f"label_sweep/{k}": v for k, v in metrics.items()})
+  results_path = os.path.join(workdir, "results.json")
+  results = train.read_json(results_path)
+  results.setdefault("label_sweep", {})[str(labels)] = metrics
+  train.write_json(results_path, results)
   return metrics
 
 

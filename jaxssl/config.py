@@ -96,6 +96,7 @@ def base_config(method: str) -> ml_collections.ConfigDict:
 
   c.finetune = ml_collections.ConfigDict()  # jaxssl.finetune: a new linear head on the labelled images.
   c.finetune.last_layers = 0        # Fine-tune the encoder's last N layers (0: all of it); the head always.
+  c.finetune.head_init = "probe"    # The head starts as the frozen encoder's linear probe (LP-FT); or "random".
   c.finetune.steps = 500
   c.finetune.batch_size = 64
   c.finetune.learning_rate = 1e-4   # Adam.

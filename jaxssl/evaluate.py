@@ -105,14 +105,26 @@ def _train_linear(x, y, weights, learning_rate, weight_decay, *, num_classes, st
   return lax.fori_loop(0, steps, update, (params, tx.init(params)))[0]
 
 
-def _probe_predict(x: np.ndarray, y: np.ndarray, fit: np.ndarray, queries: np.ndarray, num_classes: int,
-                   steps: int, learning_rate: float, weight_decay: float) -> np.ndarray:
-  """Labels [M] that a probe trained on the rows `fit` (bool [N]) of x [N, D] predicts for queries [M, D].
-  Training on all N rows with 0 weights off `fit` keeps one compiled program per bank shape."""
+def fit_linear_probe(x: np.ndarray, y: np.ndarray, num_classes: int, fit: np.ndarray | None = None,
+                     steps: int = 500, learning_rate: float = 0.1,
+                     weight_decay: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+  """The linear probe on features x [N, D] with labels y [N]: weights [D, num_classes] and bias [num_classes]
+  with logits = x @ w + b on the raw features. It trains on standardised features (the rows `fit`, bool [N],
+  or all); the standardisation is folded into w and b. Training on all N rows with 0 weights off `fit` keeps
+  one compiled program per bank shape."""
+  fit = np.ones(len(y), bool) if fit is None else fit
   mean, std = x[fit].mean(0), x[fit].std(0) + 1e-6
   params = _train_linear(jnp.asarray((x - mean) / std), jnp.asarray(y, jnp.int32), jnp.asarray(fit, jnp.float32),
                          jnp.float32(learning_rate), jnp.float32(weight_decay), num_classes=num_classes, steps=steps)
-  return np.asarray(jnp.argmax(jnp.asarray((queries - mean) / std) @ params["w"] + params["b"], -1))
+  w = np.asarray(params["w"]) / std[:, None]
+  return w, np.asarray(params["b"]) - mean @ w
+
+
+def _probe_predict(x: np.ndarray, y: np.ndarray, fit: np.ndarray | None, queries: np.ndarray, num_classes: int,
+                   steps: int, learning_rate: float, weight_decay: float) -> np.ndarray:
+  """Labels [M] that a probe trained on the rows `fit` (bool [N]) of x [N, D] predicts for queries [M, D]."""
+  w, b = fit_linear_probe(x, y, num_classes, fit, steps, learning_rate, weight_decay)
+  return np.argmax(queries @ w + b, -1)
 
 
 def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
@@ -123,8 +135,7 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
   Features [N, D] are standardised with the training set's mean and std; the classifier is trained
   full-batch with Adam for `steps` steps on cross-entropy + weight_decay/2 · ||W||².
   """
-  fit = np.ones(len(train_y), bool)
-  return float(np.mean(_probe_predict(train_x, train_y, fit, test_x, num_classes, steps, learning_rate,
+  return float(np.mean(_probe_predict(train_x, train_y, None, test_x, num_classes, steps, learning_rate,
                                       weight_decay) == test_y))
 
 

@@ -3,7 +3,9 @@ new linear classifier, with early stopping on a held-out part of the labelled se
 
 BatchNorm stays in eval mode (its running averages are not updated): with few labels, batch statistics of
 a small labelled batch would overwrite what pre-training learned. Layers outside the last N receive no
-update at all, bit for bit.
+update at all, bit for bit. By default the new head starts as the linear probe of the frozen encoder
+(LP-FT, Kumar et al. 2022): a random head's first large gradients would distort the features it sits on,
+and fine-tuning starts from the probe's accuracy, which early stopping can keep.
 """
 import logging
 
@@ -14,7 +16,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxssl import augment, losses, models
+from jaxssl import augment, evaluate, losses, models
 from jaxssl.data.split import holdout_split
 
 
@@ -60,23 +62,36 @@ def trainable_filter(encoder: models.Encoder, last_layers: int):
   return trainable
 
 
+def _features(encoder: models.Encoder, images: np.ndarray, batch: int = 512) -> np.ndarray:
+  """The encoder's representation float32 [N, D] of uint8 images [N, H, W, C], on this process's device."""
+  graphdef, state = nnx.split(encoder)
+  embed = jax.jit(lambda state, x: nnx.merge(graphdef, state).representation(augment.to_float(x)))
+  return np.concatenate([np.asarray(embed(state, images[i:i + batch])) for i in range(0, len(images), batch)])
+
+
 def finetune(encoder: models.Encoder, images: np.ndarray, labels: np.ndarray, test_images: np.ndarray,
              test_labels: np.ndarray, num_classes: int, options: ml_collections.ConfigDict,
              view_config: augment.ViewConfig | None = None, seed: int = 0) -> dict:
   """Fine-tunes `encoder` (modified in place) under a new linear head on labelled uint8 images [N, H, W, C].
 
-  `options` (config.finetune): `last_layers` (0: all), `steps`, `batch_size`, `learning_rate` (Adam),
-  `holdout_fraction` and `eval_every` / `patience` for early stopping on held-out labelled images. Training
+  `options` (config.finetune): `last_layers` (0: all), `head_init` ("probe": the linear probe of the frozen
+  encoder on the training part; "random"), `steps`, `batch_size`, `learning_rate` (Adam), `holdout_fraction`
+  and `eval_every` / `patience` for early stopping on held-out labelled images (step 0 included). Training
   batches get `view_config`'s augmentation if given. Returns {"accuracy": test accuracy of the best
   held-out checkpoint, "best_step", "steps", "holdout_accuracy"} and the fine-tuned `Classifier` as "model".
   """
-  model = Classifier(encoder, num_classes, nnx.Rngs(seed))
-  graphdef, trainable, frozen = nnx.split(model, trainable_filter(encoder, options.last_layers), ...)
+  if options.head_init not in ("probe", "random"):
+    raise ValueError(f"config.finetune.head_init must be 'probe' or 'random', got {options.head_init!r}.")
   split = holdout_split(labels, num_classes, options.holdout_fraction, seed)
   train_idx, held_idx = split or (np.arange(len(labels)), np.zeros(0, np.int64))
   if split is None:
     logging.warning("fine-tuning: a class has one labelled image, so nothing is held out; training all %d "
                     "steps without early stopping.", options.steps)
+  model = Classifier(encoder, num_classes, nnx.Rngs(seed))
+  if options.head_init == "probe":
+    kernel, bias = evaluate.fit_linear_probe(_features(encoder, images[train_idx]), labels[train_idx], num_classes)
+    model.head.kernel[...], model.head.bias[...] = kernel, bias
+  graphdef, trainable, frozen = nnx.split(model, trainable_filter(encoder, options.last_layers), ...)
   tx = optax.adam(options.learning_rate)
 
   @jax.jit
@@ -99,8 +114,8 @@ def finetune(encoder: models.Encoder, images: np.ndarray, labels: np.ndarray, te
 
   opt_state = tx.init(trainable)
   rng = np.random.default_rng(seed)
-  best = (-1.0, 0, trainable)  # (held-out accuracy, step, parameters)
-  waited = 0
+  best = (accuracy(trainable, images[held_idx], labels[held_idx]) if len(held_idx) else -1.0, 0, trainable)
+  waited = step = 0  # best: (held-out accuracy, step, parameters).
   for step in range(1, options.steps + 1):
     idx = rng.choice(train_idx, min(options.batch_size, len(train_idx)), replace=False)
     trainable, opt_state, _ = train_step(trainable, frozen, opt_state, images[idx], labels[idx],

@@ -26,7 +26,7 @@ from flax import nnx
 from jaxssl import augment, checkpoint, config as config_lib, data, evaluate, methods, optim, parallel, preemption
 
 
-def _write_json(path: str, obj) -> None:
+def write_json(path: str, obj) -> None:
   """Writes JSON atomically (a crash never leaves a half-written file in place of a good one)."""
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
@@ -34,7 +34,8 @@ def _write_json(path: str, obj) -> None:
   os.replace(tmp, path)
 
 
-def _read_json(path: str) -> dict:
+def read_json(path: str) -> dict:
+  """The JSON object in `path`, or {} if there is no such file."""
   if not os.path.exists(path):
     return {}
   with open(path) as f:
@@ -109,20 +110,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
                        f"{config.num_train_steps}; raise num_train_steps or use a new --workdir.")
     if resumed:
       logging.info("Resumed from the checkpoint of step %d in %s.", start_step, workdir)
-    results = _read_json(results_path) if resumed else {}
+    results = read_json(results_path) if resumed else {}
     results.pop("preempted_at_step", None)
     results.update(config=config.to_dict(), start_step=start_step, data=dict(
         image_shape=list(dataset.image_shape), class_names=list(dataset.class_names)))
     results.setdefault("evals", {})
     if is_main:
-      _write_json(os.path.join(workdir, "config.json"), config.to_dict())
+      write_json(os.path.join(workdir, "config.json"), config.to_dict())
 
     def run_eval(step: int) -> None:
       metrics = evaluate_state(embed, state, dataset, mesh, config.eval)
       writer.write_scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
       results["evals"][str(step)] = metrics
       if is_main:
-        _write_json(results_path, results)
+        write_json(results_path, results)
 
     if start_step == 0:
       run_eval(0)  # The untrained encoder: the baseline every later evaluation is read against.
@@ -152,7 +153,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
         ckpt.wait_until_finished()
         results.update(train=train_metrics, preempted_at_step=step, wall_time_s=time.time() - start_time)
         if is_main:
-          _write_json(results_path, results)
+          write_json(results_path, results)
         logging.warning("stopped at step %d on request; its checkpoint is saved in %s.", step, workdir)
         return results
 
@@ -163,5 +164,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
   results.update(train=train_metrics, final={"step": final_step, **results["evals"][str(final_step)]},
                  wall_time_s=time.time() - start_time)
   if is_main:
-    _write_json(results_path, results)
+    write_json(results_path, results)
   return results

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxssl import config as config_lib, data, finetune, models
+from jaxssl import config as config_lib, data, evaluate, finetune, models
 
 
 def small_encoder(name="convnet", size=32):
@@ -40,3 +40,24 @@ def test_finetuning_the_last_two_layers_leaves_the_others_bit_identical_and_lear
     assert np.abs(moved).max() > 1e-4
   assert result["accuracy"] > 0.6 and 0 < result["best_step"] <= result["steps"] <= 150
   assert 0 < result["holdout_accuracy"] <= 1
+
+
+def test_the_probe_initialised_head_starts_at_the_linear_probes_accuracy():
+  config = config_lib.base_config("supervised")
+  config.data.labels_per_class = 10
+  dataset = data.load(config.data)
+  options = config.finetune
+  options.steps, options.holdout_fraction = 0, 0.2
+  encoder = small_encoder()
+  result = finetune.finetune(encoder, dataset.labelled_images, dataset.labelled_labels, dataset.test_images,
+                             dataset.test_labels, 10, options)
+  train_idx, _ = data.split.holdout_split(dataset.labelled_labels, 10, 0.2, 0)
+  features = finetune._features(encoder, dataset.labelled_images[train_idx])
+  probe = evaluate.linear_probe(features, dataset.labelled_labels[train_idx], finetune._features(
+      encoder, dataset.test_images), dataset.test_labels, 10)
+  assert result["best_step"] == result["steps"] == 0
+  assert abs(result["accuracy"] - probe) < 0.01 and probe > 0.3  # A random conv net's probe is well above 10%.
+  options.head_init = "zeros"
+  with pytest.raises(ValueError, match="head_init must be 'probe' or 'random'"):
+    finetune.finetune(encoder, dataset.labelled_images, dataset.labelled_labels, dataset.test_images,
+                      dataset.test_labels, 10, options)

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 import jaxssl
+from jaxssl import train
 from test_train import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
@@ -51,6 +52,10 @@ def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
   assert [r["finetune"] == "" for r in rows] == [True, True, False, False]  # Fine-tuned: the rerun's cells.
   with open(os.path.join(out, "results.csv")) as f:
     assert len(list(csv.DictReader(f))) == 4
+
+  logged = train.read_json(os.path.join(out, "runs", "simclr_s0", "results.json"))["label_sweep"]
+  assert sorted(logged) == ["2", "5"] and logged["5"]["finetune"] == float(rows[3]["finetune"])
+  assert os.listdir(os.path.join(out, "runs", "simclr_s0", "label_sweep"))  # The clu writer's events.
 
   png = str(tmp_path / "probe.png")
   assert plot.plot_sweep(os.path.join(out, "results.csv"), "probe", png) == 2  # One line per method.
