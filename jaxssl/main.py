@@ -7,6 +7,8 @@ Open MPI job) as JAX's cluster detection finds it (Cloud TPU pod slices, SLURM, 
 """
 import logging as std_logging
 import os
+import platform
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -42,6 +44,22 @@ def initialize_distributed() -> None:
     jax.distributed.initialize()  # JAX reads the coordinator, process count and index from the cluster.
 
 
+def huge_page_malloc_env(environ: dict, libc: tuple[str, str]) -> dict | None:
+  """The environment to restart this command with so that glibc's malloc asks for transparent huge pages
+  (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, glibc >= 2.35), or None if it is set, off or not available.
+
+  XLA:CPU allocates its large buffers afresh on every step and glibc returns them to the kernel when they
+  are freed, so each step page-faults them in again, 4 KiB at a time; with huge pages the CPU train step
+  runs much faster (experiments/benchmark.py, "tuning"). JAXSSL_HUGE_PAGE_MALLOC=0 turns it off.
+  `libc`: platform.libc_ver()."""
+  name, version = libc
+  tunables = environ.get("GLIBC_TUNABLES", "")
+  if (environ.get("JAXSSL_HUGE_PAGE_MALLOC") == "0" or "glibc.malloc.hugetlb" in tunables or name != "glibc"
+      or tuple(int(v) for v in version.split(".")[:2]) < (2, 35)):
+    return None
+  return {**environ, "GLIBC_TUNABLES": ":".join(filter(None, [tunables, "glibc.malloc.hugetlb=1"]))}
+
+
 class _QuietCheckpointing(std_logging.Filter):
   """Drops orbax's INFO lines (dozens per save) from the console; its warnings and errors still show."""
 
@@ -69,4 +87,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  if sys.platform == "linux" and (env := huge_page_malloc_env(dict(os.environ), platform.libc_ver())):
+    os.execve(sys.executable, sys.orig_argv, env)  # glibc reads GLIBC_TUNABLES when a process starts.
   app.run(main)

@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxssl.models import conv as conv_ops
 from jaxssl.models.layers import Encoder
 
 
@@ -28,7 +29,8 @@ class ConvNet(Encoder):
       raise ValueError(f"convnet needs images of at least 31×31 pixels, got {image_size}; raise "
                        "config.data.image_size.")
     channels = [in_channels] + [width] * 4
-    self.convs = nnx.List([nnx.Conv(c_in, c_out, (3, 3), strides=2, padding="VALID", dtype=dtype, rngs=rngs)
+    self.convs = nnx.List([nnx.Conv(c_in, c_out, (3, 3), strides=2, padding="VALID", dtype=dtype,
+                                    conv_general_dilated=conv_ops.conv_general_dilated, rngs=rngs)
                            for c_in, c_out in zip(channels[:-1], channels[1:])])
     self.dense = nnx.Linear(sizes[-1] ** 2 * width, features, dtype=dtype, rngs=rngs)
     self.final_relu = final_relu

@@ -4,6 +4,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxssl.models import conv as conv_ops
+
 # torchvision's kaiming_normal_(mode="fan_out", nonlinearity="relu") for conv kernels.
 CONV_INIT = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
 
@@ -26,7 +28,8 @@ def conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1, padd
   pad = kernel // 2 if padding is None else padding
   return nnx.Conv(in_channels, out_channels, (kernel, kernel), strides=stride,
                   padding=pad if isinstance(pad, str) else ((pad, pad), (pad, pad)), use_bias=False,
-                  kernel_init=CONV_INIT, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+                  kernel_init=CONV_INIT, dtype=dtype, param_dtype=jnp.float32,
+                  conv_general_dilated=conv_ops.conv_general_dilated, rngs=rngs)
 
 
 def batch_norm(features: int, *, momentum: float = 0.9, zero_init: bool = False, dtype=jnp.float32,

@@ -1,0 +1,311 @@
+"""How fast is jaxssl, measured side by side: the train step against a TF/Keras and a PyTorch implementation
+of the same step, the input pipeline, the kNN / probe evaluation against scikit-learn, and weak scaling.
+
+  python experiments/benchmark.py --quick          # < 5 min on a 2-core CPU
+  python experiments/benchmark.py                  # the full settings below
+
+Sections (each prints a markdown table; everything goes to `--out`, JSON):
+- ceiling: the dense matmul rate of this machine (jnp.dot of two 2048² fp32 matrices, best of 8; bf16 too on
+  an accelerator), measured in this run: every utilisation figure below is relative to it.
+- step: the jaxssl train step of a config (`configs/<name>.py`) on random uint8 images of its shape: images/s
+  (host images a step / step time), the median over `--repeats` timed runs of `--steps` steps after a
+  warm-up, with the host batch sampling, host-to-device transfer and on-device augmentation included, as in
+  `jaxssl.main`; compile time apart; model-FLOP utilisation = XLA's cost analysis of the compiled step /
+  step time / the ceiling. Each row runs in its own process and reports its peak RSS.
+- peers: the SimCLR/convnet step written with TF/Keras (`peers/simclr_tf.py`) and PyTorch
+  (`peers/simclr_torch.py`) at the same batch and image size; jaxssl/peer ratios. Installs the peers'
+  requirements (`peers/requirements.txt`) if they are missing.
+- pipeline: host batches/s of jaxssl's input pipeline alone (the SimCLR/STL-10 setting) and its headroom
+  over what the train step consumes.
+- knn: weighted kNN (k=20 and 200, T=0.07) on a random bank [N, 512] and queries, jaxssl (`evaluate.knn_predict`)
+  vs scikit-learn's brute-force cosine KNeighborsClassifier with the same weights; and the linear probe
+  (`evaluate.linear_probe`) vs scikit-learn's LogisticRegression, both on the same standardised features.
+- scaling: the SimCLR/convnet step at a fixed per-device batch on 1, 2 and 4 devices (virtual CPU devices
+  through XLA_FLAGS on a CPU host).
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+# (config, overrides): SimCLR and PAWS with the Keras baselines' convnet at 96×96, SimCLR with ResNet-18 (CIFAR
+# stem) at 32×32, SESEMI with WRN-28-2 at 32×32. `--quick` shrinks the batches.
+RESNET18_32PX = {"data.image_size": 32, "model.name": "resnet18", "model.stem": "cifar", "model.final_relu": False}
+STEP_ROWS = [("simclr_stl10", {"batch_size": 512}), ("paws_stl10", {}),
+             ("simclr_stl10", {**RESNET18_32PX, "batch_size": 256}), ("sesemi_cifar10", {})]
+QUICK_STEP_ROWS = [("simclr_stl10", {"batch_size": 128}), ("simclr_stl10", {**RESNET18_32PX, "batch_size": 64})]
+
+
+def run_json(args: list[str], env: dict | None = None) -> dict:
+  """Runs a command that prints one JSON object as its last line; returns it (with the child's peak RSS)."""
+  proc = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False)
+  if proc.returncode:
+    raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+  return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def matmul_ceiling(dtype: str = "float32", n: int = 2048, repeats: int = 8) -> float:
+  """Dense matmul FLOP/s of the default device: best of `repeats` jnp.dot of two n×n matrices."""
+  import jax
+  import jax.numpy as jnp
+  a = jax.random.normal(jax.random.key(0), (n, n), dtype)
+  dot = jax.jit(jnp.dot)
+  dot(a, a).block_until_ready()
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    dot(a, a).block_until_ready()
+    best = min(best, time.perf_counter() - start)
+  return 2 * n ** 3 / best
+
+
+def step_row(config_name: str, overrides: dict, steps: int, repeats: int, conv: str = "auto") -> dict:
+  """Times the jaxssl train step of configs/<config_name>.py (with `overrides`) on random images; `conv`:
+  "auto" (jaxssl's default convolution) or "xla" (XLA's own convolution everywhere)."""
+  import jax
+  from jaxssl import config as config_lib, data, methods, parallel, train
+  from jaxssl.models import conv as conv_ops
+
+  conv_ops.IM2COL_ON_CPU = conv == "auto"
+  config = config_lib.from_file(os.path.join(ROOT, "configs", f"{config_name}.py"))
+  config.update_from_flattened_dict(overrides)
+  config_lib.validate(config, jax.device_count(), jax.process_count())
+  size, channels = config.data.image_size, 3
+  rng = np.random.default_rng(0)
+  pool = lambda n: rng.integers(0, 256, (n, size, size, channels), np.uint8)  # noqa: E731
+  labels = np.arange(1000) % 10
+  dataset = data.Dataset(pool(1000), labels.astype(np.int32), pool(2 * config.batch_size), pool(10),
+                         np.zeros(10, np.int32), 10)
+  method = methods.create(config)
+  graphdef, state, tx, _ = train.create_state(method, dataset, config)
+  mesh = parallel.make_mesh()
+  state = parallel.replicate(mesh, state)
+  step_fn = parallel.make_train_step(graphdef, tx, method.loss, mesh, jax.random.key(0))
+  batch_fn = data.make_batch_fn(dataset, method.batch_sizes(), 0, stratified=method.stratified_labels)
+  start = time.perf_counter()
+  compiled = step_fn.lower(state, parallel.shard_batch(mesh, batch_fn(0))).compile()
+  compile_s = time.perf_counter() - start
+  cost = compiled.cost_analysis()
+  flops = (cost[0] if isinstance(cost, list) else cost).get("flops", float("nan"))
+  state, _ = compiled(state, parallel.shard_batch(mesh, batch_fn(0)))  # Warm-up.
+  jax.block_until_ready(state)
+  times = []
+  for r in range(repeats):
+    start = time.perf_counter()
+    for batch in data.prefetch(batch_fn, 1 + r * steps, 1 + (r + 1) * steps):
+      state, metrics = compiled(state, parallel.shard_batch(mesh, batch))
+    jax.block_until_ready((state, metrics))
+    times.append((time.perf_counter() - start) / steps)
+  step_s = statistics.median(times)
+  images = sum(method.batch_sizes().values())
+  return {"config": config_name, "overrides": overrides, "model": config.model.name, "image_size": size,
+          "method": config.method, "conv": conv, "malloc": os.environ.get("GLIBC_TUNABLES", "default"),
+          "images_per_step": images, "devices": jax.device_count(), "dtype": config.dtype,
+          "compile_s": compile_s, "step_s": step_s, "images_per_s": images / step_s, "step_flops": flops,
+          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def pipeline_row(batch_size: int, image_size: int, pool_size: int, steps: int) -> dict:
+  """Host batches/s of jaxssl's pipeline alone (batch sampling from a uint8 pool, prefetched on a thread)."""
+  from jaxssl import data
+  rng = np.random.default_rng(0)
+  pool = rng.integers(0, 256, (pool_size, image_size, image_size, 3), np.uint8)
+  dataset = data.Dataset(pool[:10], np.zeros(10, np.int32), pool, pool[:10], np.zeros(10, np.int32), 10)
+  batch_fn = data.make_batch_fn(dataset, {"unlabelled": batch_size}, 0)
+  start = time.perf_counter()
+  for _ in data.prefetch(batch_fn, 0, steps):
+    pass
+  return {"batch_size": batch_size, "image_size": image_size, "batches_per_s": steps / (time.perf_counter() - start)}
+
+
+def knn_rows(bank_size: int, queries: int, dim: int = 512, classes: int = 10) -> list[dict]:
+  """jaxssl's kNN and linear probe vs scikit-learn's, on the same random clustered features."""
+  from sklearn.linear_model import LogisticRegression
+  from sklearn.neighbors import KNeighborsClassifier
+  from jaxssl import evaluate
+  rng = np.random.default_rng(0)
+  centres = rng.normal(size=(classes, dim))
+  make = lambda n: (lambda y: ((centres[y] + 2.0 * rng.normal(size=(n, dim))).astype(np.float32), y))(  # noqa: E731
+      rng.integers(0, classes, n))
+  (bank, bank_y), (query, query_y) = make(bank_size), make(queries)
+  ks, temperature = (20, 200), 0.07
+
+  def timed(fn, repeats=2):  # Median of the calls after a first (compiling) one.
+    result, times = fn(), []
+    for _ in range(repeats):
+      start = time.perf_counter()
+      result = fn()
+      times.append(time.perf_counter() - start)
+    return result, statistics.median(times)
+
+  ours, ours_s = timed(lambda: evaluate.knn_predict(bank, bank_y, query, classes, ks, temperature))
+
+  def sklearn_knn():
+    knn = KNeighborsClassifier(max(ks), algorithm="brute", metric="cosine").fit(bank, bank_y)
+    dist, idx = knn.kneighbors(query)
+    out = {}
+    for k in ks:  # exp(-distance / T) = exp((cos - 1) / T): the same weights as exp(cos / T), up to a factor.
+      votes = np.zeros((len(query), classes))
+      np.add.at(votes, (np.arange(len(query))[:, None], bank_y[idx[:, :k]]), np.exp(-dist[:, :k] / temperature))
+      out[k] = votes.argmax(1)
+    return out
+  theirs, theirs_s = timed(sklearn_knn, repeats=1)
+  agree = min(float(np.mean(ours[k] == theirs[k])) for k in ks)
+  rows = [{"eval": f"kNN k={ks} bank {bank_size}x{dim}, {queries} queries", "jaxssl_s": ours_s,
+           "sklearn_s": theirs_s, "speedup": theirs_s / ours_s, "agreement": agree}]
+  probe_n = min(bank_size, 10000)
+  x, y = bank[:probe_n], bank_y[:probe_n]
+  acc, ours_s = timed(lambda: evaluate.linear_probe(x, y, query, query_y, classes))
+  mean, std = x.mean(0), x.std(0) + 1e-6
+
+  def sklearn_probe():
+    clf = LogisticRegression(C=1.0 / (1e-4 * len(x)), max_iter=500).fit((x - mean) / std, y)
+    return float(np.mean(clf.predict((query - mean) / std) == query_y))
+  sk_acc, theirs_s = timed(sklearn_probe, repeats=1)
+  rows.append({"eval": f"linear probe {probe_n}x{dim} -> {queries} queries", "jaxssl_s": ours_s,
+               "sklearn_s": theirs_s, "speedup": theirs_s / ours_s, "agreement": f"{acc:.3f} vs {sk_acc:.3f}"})
+  return rows
+
+
+def ensure_peers() -> None:
+  """Installs the peers' requirements (TF/Keras comes with jaxssl; PyTorch does not) if missing."""
+  import importlib.util
+  if importlib.util.find_spec("torch") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", os.path.join(HERE, "peers", "requirements.txt")],
+                   check=True)
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+  def fmt(v):
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+  lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+  lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+  return "\n".join(lines)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--quick", action="store_true", help="small batches and repeats (< 5 min on 2 CPU cores)")
+  parser.add_argument("--sections", default="ceiling,step,tuning,peers,pipeline,knn,scaling")
+  parser.add_argument("--steps", type=int, default=None, help="steps per timed repeat")
+  parser.add_argument("--repeats", type=int, default=None)
+  parser.add_argument("--out", default=None, help="JSON file (default experiments/results/benchmark[_quick].json)")
+  parser.add_argument("--row", default=None, help=argparse.SUPPRESS)  # Internal: one step row, as JSON.
+  args = parser.parse_args()
+  steps = args.steps or (2 if args.quick else 3)
+  repeats = args.repeats or (2 if args.quick else 3)
+  if args.row:  # A child process: one step row.
+    name, overrides, conv = json.loads(args.row)
+    print(json.dumps(step_row(name, overrides, steps, repeats, conv)))
+    return
+
+  import jax
+  sections = args.sections.split(",")
+  device = jax.devices()[0]
+  results = {"machine": {"platform": device.platform, "device": device.device_kind, "cpus": os.cpu_count(),
+                         "python": platform.python_version(), "jax": jax.__version__}, "quick": args.quick}
+  print(f"# jaxssl benchmark on {device.device_kind} ({device.platform}), {os.cpu_count()} CPUs, jax {jax.__version__}")
+  dtypes = ["float32"] + (["bfloat16"] if device.platform != "cpu" else [])
+  if "ceiling" in sections or "step" in sections:
+    results["ceiling_flops"] = {d: matmul_ceiling(d) for d in dtypes}
+    print("\n## Matmul ceiling\n" + table([{"dtype": d, "TFLOP/s": f / 1e12} for d, f in results["ceiling_flops"].items()],
+                                         ["dtype", "TFLOP/s"]))
+
+  from jaxssl.main import huge_page_malloc_env
+  tuned_env = huge_page_malloc_env(dict(os.environ), platform.libc_ver()) or dict(os.environ)
+  plain_env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+
+  def child(name, overrides, env=None, conv="auto", tuned=True):  # As `python -m jaxssl.main` runs it.
+    return run_json([sys.executable, __file__, f"--row={json.dumps([name, overrides, conv])}", f"--steps={steps}",
+                     f"--repeats={repeats}"], {**(tuned_env if tuned else plain_env), **(env or {})})
+
+  if "step" in sections:
+    rows = []
+    for name, overrides in (QUICK_STEP_ROWS if args.quick else STEP_ROWS):
+      for dtype in dtypes:
+        row = child(name, {**overrides, "dtype": dtype})
+        row["mfu"] = row["step_flops"] / row["step_s"] / results["ceiling_flops"][dtype]
+        rows.append(row)
+        print(f"  {name} {dtype}: {row['images_per_s']:.1f} img/s", flush=True)
+    results["step"] = rows
+    print("\n## Train step\n" + table(rows, ["method", "model", "image_size", "images_per_step", "dtype", "compile_s",
+                                             "step_s", "images_per_s", "mfu", "peak_rss_mb"]))
+
+  if "tuning" in sections:  # Before / after: XLA's convolution vs im2col, glibc's malloc with / without huge pages.
+    batch = 128 if args.quick else 512
+    rows = []
+    for conv in ("xla", "auto"):
+      for tuned in (False, True):
+        row = child("simclr_stl10", {"batch_size": batch}, conv=conv, tuned=tuned)
+        rows.append({"conv": "im2col (jaxssl)" if conv == "auto" else "XLA conv", "malloc": row["malloc"],
+                     "step_s": row["step_s"], "images_per_s": row["images_per_s"]})
+        print(f"  tuning {rows[-1]['conv']} / {row['malloc']}: {row['images_per_s']:.1f} img/s", flush=True)
+    for row in rows:
+      row["speedup"] = row["images_per_s"] / rows[0]["images_per_s"]
+    results["tuning"] = rows
+    print(f"\n## Tuning: SimCLR / convnet step, batch {batch}, 96×96\n" +
+          table(rows, ["conv", "malloc", "step_s", "images_per_s", "speedup"]))
+
+  if "peers" in sections:
+    ensure_peers()
+    batch = 128 if args.quick else 512
+    shape = [f"--batch_size={batch}", "--image_size=96", f"--steps={steps}", f"--repeats={repeats}"]
+    ours = child("simclr_stl10", {"batch_size": batch})
+    rows = [{"library": f"jaxssl (jax {jax.__version__})", "images_per_s": ours["images_per_s"],
+             "step_s": ours["step_s"], "peak_rss_mb": ours["peak_rss_mb"]}]
+    for script in ("simclr_tf.py", "simclr_torch.py"):
+      peer = run_json([sys.executable, os.path.join(HERE, "peers", script)] + shape, tuned_env)  # Same malloc.
+      rows.append({**peer, "jaxssl_ratio": ours["images_per_s"] / peer["images_per_s"]})
+    results["peers"] = {"batch_size": batch, "image_size": 96, "rows": rows}
+    print(f"\n## SimCLR / convnet step, batch {batch}, 96×96, 2 views\n" +
+          table(rows, ["library", "step_s", "images_per_s", "jaxssl_ratio"]))
+
+  if "pipeline" in sections:
+    batch = 128 if args.quick else 512
+    pipe = pipeline_row(batch, 96, 4 * batch if args.quick else 10000, 20 if args.quick else 50)
+    consumed = next((r for r in results.get("step", []) if r["config"] == "simclr_stl10"), None)
+    if consumed and consumed["images_per_step"] == batch:
+      pipe["headroom"] = pipe["batches_per_s"] * consumed["step_s"]
+    results["pipeline"] = pipe
+    print("\n## Input pipeline (host batches/s; headroom = batches/s × train step seconds)\n" +
+          table([pipe], ["batch_size", "image_size", "batches_per_s", "headroom"]))
+
+  if "knn" in sections:
+    rows = knn_rows(10000 if args.quick else 50000, 2000 if args.quick else 10000)
+    results["knn"] = rows
+    print("\n## Evaluation vs scikit-learn\n" + table(rows, ["eval", "jaxssl_s", "sklearn_s", "speedup", "agreement"]))
+
+  if "scaling" in sections:
+    per_device = 32 if args.quick else 64
+    rows = []
+    for n in ((1, 2) if args.quick else (1, 2, 4)):
+      env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"} if device.platform == "cpu" else {}
+      if device.platform != "cpu" and n > jax.device_count():
+        break
+      row = child("simclr_stl10", {"batch_size": per_device * n}, env)
+      rows.append({"devices": n, "batch_size": per_device * n, "images_per_s": row["images_per_s"]})
+    for row in rows:
+      row["efficiency"] = row["images_per_s"] / (rows[0]["images_per_s"] * row["devices"])
+    results["scaling"] = rows
+    print(f"\n## Weak scaling, SimCLR/convnet 96×96, {per_device} images per device\n" +
+          table(rows, ["devices", "batch_size", "images_per_s", "efficiency"]))
+
+  out = args.out or os.path.join(HERE, "results", "benchmark_quick.json" if args.quick else "benchmark.json")
+  os.makedirs(os.path.dirname(out), exist_ok=True)
+  with open(out, "w") as f:
+    json.dump(results, f, indent=2)
+  print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+  main()
