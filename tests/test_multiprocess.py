@@ -52,7 +52,7 @@ def test_two_processes_match_one_process_with_four_devices(devices, tmp_path):
   for method in worker.METHODS:
     losses, params, metrics = worker.run(method)  # This process: 4 devices, all rows of every global batch.
     saved = np.load(tmp_path / f"{method}.npz")
-    np.testing.assert_allclose(saved["losses"], losses, rtol=1e-5)
+    np.testing.assert_allclose(saved["losses"], losses, rtol=5e-5)  # Summation order across processes: ~1e-5.
     assert set(saved.files) - {"losses"} == set(params) | {f"eval/{k}" for k in metrics}
     for name, value in params.items():
       np.testing.assert_allclose(saved[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
