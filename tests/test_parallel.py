@@ -24,7 +24,7 @@ def test_train_step_same_on_1_and_4_devices(devices, method):
     results.append((losses, jax.tree.map(np.subtract, after.params, before.params)))
   (loss1, moved1), (loss4, moved4) = results
   assert all(np.isfinite(d).all() for d in jax.tree.leaves(moved1)) and np.isfinite(loss1).all()
-  np.testing.assert_allclose(loss4, loss1, rtol=1e-5)
+  np.testing.assert_allclose(loss4, loss1, rtol=5e-5)  # Float summation order: up to 1.5e-5 measured.
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6), moved4, moved1)
   assert max(float(np.abs(d).max()) for d in jax.tree.leaves(moved1)) > 1e-4  # The steps did move them.
 
