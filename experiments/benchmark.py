@@ -181,7 +181,8 @@ def ensure_peers() -> None:
   """Installs the peers' requirements (TF/Keras comes with jaxssl; PyTorch does not) if missing."""
   import importlib.util
   if importlib.util.find_spec("torch") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", os.path.join(HERE, "peers", "requirements.txt")],
+    requirements = os.path.join(HERE, "peers", "requirements.txt")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", requirements],
                    check=True)
 
 
@@ -218,8 +219,8 @@ def main():
   dtypes = ["float32"] + (["bfloat16"] if device.platform != "cpu" else [])
   if "ceiling" in sections or "step" in sections:
     results["ceiling_flops"] = {d: matmul_ceiling(d) for d in dtypes}
-    print("\n## Matmul ceiling\n" + table([{"dtype": d, "TFLOP/s": f / 1e12} for d, f in results["ceiling_flops"].items()],
-                                         ["dtype", "TFLOP/s"]))
+    ceiling = [{"dtype": d, "TFLOP/s": f / 1e12} for d, f in results["ceiling_flops"].items()]
+    print("\n## Matmul ceiling\n" + table(ceiling, ["dtype", "TFLOP/s"]))
 
   from jaxssl.main import huge_page_malloc_env
   tuned_env = huge_page_malloc_env(dict(os.environ), platform.libc_ver()) or dict(os.environ)

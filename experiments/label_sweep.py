@@ -18,7 +18,6 @@ the cells it already holds (an interrupted training run resumes from its checkpo
 """
 import argparse
 import csv
-import json
 import os
 import time
 
@@ -57,11 +56,8 @@ def sweep_config(root: str, method: str, dataset: str, labels: int, seed: int, s
 
 def finished(workdir: str, steps: int) -> bool:
   """Whether the run in `workdir` has trained and evaluated all `steps` steps."""
-  path = os.path.join(workdir, "results.json")
-  if not os.path.exists(path):
-    return False
-  with open(path) as f:
-    return json.load(f).get("final", {}).get("step") == steps
+  from jaxssl import train
+  return train.read_json(os.path.join(workdir, "results.json")).get("final", {}).get("step") == steps
 
 
 def uses_labels(config) -> bool:

@@ -87,6 +87,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  if sys.platform == "linux" and (env := huge_page_malloc_env(dict(os.environ), platform.libc_ver())):
+  if env := huge_page_malloc_env(dict(os.environ), platform.libc_ver()):  # None off Linux/glibc.
     os.execve(sys.executable, sys.orig_argv, env)  # glibc reads GLIBC_TUNABLES when a process starts.
   app.run(main)

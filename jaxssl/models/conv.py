@@ -1,14 +1,16 @@
 """A faster 2-D convolution for XLA:CPU, a drop-in `conv_general_dilated` for `nnx.Conv`.
 
 XLA:CPU runs strided convolutions well below its matmul rate, the filter gradient worst of all
-(../shared/DESIGN.md). On the CPU this computes a strided convolution as one matmul over image patches (im2col): the forward pass as
-patches [N, Ho, Wo, kh·kw·C] @ kernel [kh·kw·C, O], the filter gradient as patchesᵀ @ output gradient,
-and the input gradient with XLA's own transposed convolution (faster there than scattering patch
-gradients back). Other platforms, and the cases it does not cover (dilation, feature groups, non-NHWC
+(../shared/DESIGN.md). On the CPU this computes a strided convolution as one matmul over image patches
+(im2col): the forward pass as patches [N, Ho, Wo, kh·kw·C] @ kernel [kh·kw·C, O], the filter gradient as
+patchesᵀ @ output gradient (the patches are rebuilt from the input rather than kept, 2.25× its memory), and
+the input gradient with XLA's own transposed convolution (faster there than scattering patch gradients
+back). Other platforms, and the cases it does not cover (stride 1, dilation, feature groups, non-NHWC
 layouts), use `lax.conv_general_dilated` unchanged: `lax.platform_dependent` picks at lowering time.
-Same parameters and results (to float rounding) either way; `experiments/benchmark_conv.py` measures it.
+Same parameters and results (to float rounding) either way; `experiments/benchmark.py` ("tuning")
+measures it.
 """
-from typing import Sequence
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -27,8 +29,10 @@ def _patches(x: jax.Array, kernel: tuple[int, int], strides: tuple[int, int]) ->
   return jnp.stack(taps, 3).reshape(n, ho, wo, kh * kw * c)
 
 
-def _im2col_conv(strides: tuple[int, int], padding: Sequence[tuple[int, int]], precision, out_dtype):
-  """(x [N, H, W, C], kernel [kh, kw, C, O]) -> [N, Ho, Wo, O], with the gradients described above."""
+def _im2col_conv(strides: tuple[int, int], padding: Sequence[tuple[int, int]], precision, out_dtype,
+                 reference: Callable):
+  """(x [N, H, W, C], kernel [kh, kw, C, O]) -> [N, Ho, Wo, O], with the gradients described above;
+  `reference` is the same convolution by XLA, whose VJP gives the input gradient."""
 
   def pad(x):
     return jnp.pad(x, ((0, 0), *padding, (0, 0))) if any(p for pair in padding for p in pair) else x
@@ -37,10 +41,6 @@ def _im2col_conv(strides: tuple[int, int], padding: Sequence[tuple[int, int]], p
     matrix = kernel.reshape(-1, kernel.shape[-1])
     return jnp.dot(_patches(pad(x), kernel.shape[:2], strides), matrix, precision=precision,
                    preferred_element_type=out_dtype)
-
-  def reference(x, kernel):
-    return lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=NHWC, precision=precision,
-                                    preferred_element_type=out_dtype)
 
   @jax.custom_vjp
   def conv(x, kernel):
@@ -80,14 +80,15 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   if kwargs.get("out_sharding") is None:  # nnx.Conv passes out_sharding=None.
     kwargs.pop("out_sharding", None)
   dims = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
-  covered = (lhs.ndim == 4 and max(window_strides) > 1 and dims == lax.conv_dimension_numbers(lhs.shape, rhs.shape, NHWC)
+  covered = (lhs.ndim == 4 and max(window_strides) > 1
+             and dims == lax.conv_dimension_numbers(lhs.shape, rhs.shape, NHWC)
              and all(d == 1 for d in (lhs_dilation or (1, 1)) + (rhs_dilation or (1, 1)))
              and feature_group_count == 1 and batch_group_count == 1 and not kwargs)
   if not (covered and IM2COL_ON_CPU):
     return reference(lhs, rhs)
   pads = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding) if isinstance(padding, str) \
       else [tuple(p) for p in padding]
-  im2col = _im2col_conv(tuple(window_strides), pads, precision, preferred_element_type)
+  im2col = _im2col_conv(tuple(window_strides), pads, precision, preferred_element_type, reference)
   # Under shard_map the images vary over the batch axis and the kernel does not: give the kernel the images'
   # axes here, outside the custom VJP, so that JAX sums its gradient over them as for any other op.
   if missing := tuple(_varying_axes(lhs) - _varying_axes(rhs)):
