@@ -46,9 +46,17 @@ STEP_ROWS = [("simclr_stl10", {"batch_size": 512}), ("paws_stl10", {}),
 QUICK_STEP_ROWS = [("simclr_stl10", {"batch_size": 128}), ("simclr_stl10", {**RESNET18_32PX, "batch_size": 64})]
 
 
+# glibc malloc settings the tuning section compares. "reuse" keeps freed buffers (one arena, no mmap, no trim), so
+# no step faults fresh pages in; it is not jaxssl's default, as it fragments the heap of some steps (README).
+REUSE_MALLOC = "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=" \
+    + str(2 ** 46)
+MALLOC_NAMES = {"glibc.malloc.hugetlb=1": "huge pages", REUSE_MALLOC: "reuse (not default)"}
+
+
 def run_json(args: list[str], env: dict | None = None) -> dict:
-  """Runs a command that prints one JSON object as its last line; returns it (with the child's peak RSS)."""
-  proc = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False)
+  """Runs a command (in `env`, a whole environment, or this one) that prints one JSON object as its last line;
+  returns it."""
+  proc = subprocess.run(args, capture_output=True, text=True, env=env or dict(os.environ), check=False)
   if proc.returncode:
     raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
   return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -109,7 +117,7 @@ def step_row(config_name: str, overrides: dict, steps: int, repeats: int, conv: 
   step_s = statistics.median(times)
   images = sum(method.batch_sizes().values())
   return {"config": config_name, "overrides": overrides, "model": config.model.name, "image_size": size,
-          "method": config.method, "conv": conv, "malloc": os.environ.get("GLIBC_TUNABLES", "default"),
+          "method": config.method, "conv": conv, "malloc": MALLOC_NAMES.get(os.environ.get("GLIBC_TUNABLES"), "glibc default"),
           "images_per_step": images, "devices": jax.device_count(), "dtype": config.dtype,
           "compile_s": compile_s, "step_s": step_s, "images_per_s": images / step_s, "step_flops": flops,
           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -245,17 +253,18 @@ def main():
   if "tuning" in sections:  # Before / after: XLA's convolution vs im2col, glibc's malloc with / without huge pages.
     batch = 128 if args.quick else 512
     rows = []
-    for conv in ("xla", "auto"):
-      for tuned in (False, True):
-        row = child("simclr_stl10", {"batch_size": batch}, conv=conv, tuned=tuned)
-        rows.append({"conv": "im2col (jaxssl)" if conv == "auto" else "XLA conv", "malloc": row["malloc"],
-                     "step_s": row["step_s"], "images_per_s": row["images_per_s"]})
-        print(f"  tuning {rows[-1]['conv']} / {row['malloc']}: {row['images_per_s']:.1f} img/s", flush=True)
+    settings = [("xla", False, None), ("xla", True, None), ("auto", False, None), ("auto", True, None),
+                ("auto", True, {"GLIBC_TUNABLES": REUSE_MALLOC}), ("xla", True, {"GLIBC_TUNABLES": REUSE_MALLOC})]
+    for conv, tuned, env in settings:
+      row = child("simclr_stl10", {"batch_size": batch}, env, conv=conv, tuned=tuned)
+      rows.append({"conv": "jaxssl's" if conv == "auto" else "XLA's", "malloc": row["malloc"],
+                   "step_s": row["step_s"], "images_per_s": row["images_per_s"], "peak_rss_mb": row["peak_rss_mb"]})
+      print(f"  tuning {rows[-1]['conv']} / {row['malloc']}: {row['images_per_s']:.1f} img/s", flush=True)
     for row in rows:
       row["speedup"] = row["images_per_s"] / rows[0]["images_per_s"]
     results["tuning"] = rows
     print(f"\n## Tuning: SimCLR / convnet step, batch {batch}, 96×96\n" +
-          table(rows, ["conv", "malloc", "step_s", "images_per_s", "speedup"]))
+          table(rows, ["conv", "malloc", "step_s", "images_per_s", "speedup", "peak_rss_mb"]))
 
   if "peers" in sections:
     ensure_peers()
@@ -309,4 +318,8 @@ def main():
 
 
 if __name__ == "__main__":
+  from jaxssl.main import huge_page_malloc_env  # pylint: disable=g-import-not-at-top
+  row_child = any(arg.startswith("--row") for arg in sys.argv)  # Runs in the environment it is given.
+  if not row_child and (env := huge_page_malloc_env(dict(os.environ), platform.libc_ver())):  # As jaxssl.main runs.
+    os.execve(sys.executable, sys.orig_argv, env)
   main()

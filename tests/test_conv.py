@@ -1,4 +1,4 @@
-"""The im2col convolution of XLA:CPU agrees with lax.conv_general_dilated, values and both gradients; and the
+"""jaxssl's convolution for XLA:CPU agrees with lax.conv_general_dilated, values and both gradients; and the
 entry point's huge-page malloc restart."""
 import jax
 import jax.numpy as jnp
@@ -16,7 +16,7 @@ from jaxssl.models import conv as conv_ops
     (32, 8, 3, 2, ((1, 1), (1, 1))),     # ResNet / WRN downsampling.
     (33, 3, 7, 2, ((3, 3), (3, 3))),     # The ImageNet stem.
     (16, 8, 1, 2, "SAME"),               # A projection shortcut.
-    (15, 8, 3, 1, "SAME"),               # Stride 1: XLA's own convolution.
+    (15, 8, 3, 1, "SAME"),               # Stride 1: XLA's forward pass, per-tap kernel gradient.
 ])
 def test_matches_lax_conv_and_its_gradients(size, channels, kernel, stride, padding):
   x = jax.random.normal(jax.random.key(0), (3, size, size, channels))
