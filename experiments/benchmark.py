@@ -50,7 +50,13 @@ QUICK_STEP_ROWS = [("simclr_stl10", {"batch_size": 128}), ("simclr_stl10", {**RE
 # no step faults fresh pages in; it is not jaxssl's default, as it fragments the heap of some steps (README).
 REUSE_MALLOC = "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=" \
     + str(2 ** 46)
-MALLOC_NAMES = {"glibc.malloc.hugetlb=1": "huge pages", REUSE_MALLOC: "reuse (not default)"}
+
+
+def malloc_name(tunables: str) -> str:
+  """The tuning table's name for a GLIBC_TUNABLES value."""
+  if "glibc.malloc.mmap_max=0" in tunables:
+    return "reuse (not default)"
+  return "huge pages" if "glibc.malloc.hugetlb=1" in tunables else "glibc default"
 
 
 def run_json(args: list[str], env: dict | None = None) -> dict:
@@ -84,7 +90,7 @@ def step_row(config_name: str, overrides: dict, steps: int, repeats: int, conv: 
   from jaxssl import config as config_lib, data, methods, parallel, train
   from jaxssl.models import conv as conv_ops
 
-  conv_ops.IM2COL_ON_CPU = conv == "auto"
+  conv_ops.OWN_CONV_ON_CPU = conv == "auto"
   config = config_lib.from_file(os.path.join(ROOT, "configs", f"{config_name}.py"))
   config.update_from_flattened_dict(overrides)
   config_lib.validate(config, jax.device_count(), jax.process_count())
@@ -117,7 +123,7 @@ def step_row(config_name: str, overrides: dict, steps: int, repeats: int, conv: 
   step_s = statistics.median(times)
   images = sum(method.batch_sizes().values())
   return {"config": config_name, "overrides": overrides, "model": config.model.name, "image_size": size,
-          "method": config.method, "conv": conv, "malloc": MALLOC_NAMES.get(os.environ.get("GLIBC_TUNABLES"), "glibc default"),
+          "method": config.method, "conv": conv, "malloc": malloc_name(os.environ.get("GLIBC_TUNABLES", "")),
           "images_per_step": images, "devices": jax.device_count(), "dtype": config.dtype,
           "compile_s": compile_s, "step_s": step_s, "images_per_s": images / step_s, "step_flops": flops,
           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -250,7 +256,7 @@ def main():
     print("\n## Train step\n" + table(rows, ["method", "model", "image_size", "images_per_step", "dtype", "compile_s",
                                              "step_s", "images_per_s", "mfu", "peak_rss_mb"]))
 
-  if "tuning" in sections:  # Before / after: XLA's convolution vs im2col, glibc's malloc with / without huge pages.
+  if "tuning" in sections:  # Before / after: XLA's convolution vs jaxssl's, and three glibc malloc settings.
     batch = 128 if args.quick else 512
     rows = []
     settings = [("xla", False, None), ("xla", True, None), ("auto", False, None), ("auto", True, None),
@@ -318,8 +324,7 @@ def main():
 
 
 if __name__ == "__main__":
-  from jaxssl.main import huge_page_malloc_env  # pylint: disable=g-import-not-at-top
-  row_child = any(arg.startswith("--row") for arg in sys.argv)  # Runs in the environment it is given.
-  if not row_child and (env := huge_page_malloc_env(dict(os.environ), platform.libc_ver())):  # As jaxssl.main runs.
-    os.execve(sys.executable, sys.orig_argv, env)
+  from jaxssl.main import restart_with_huge_page_malloc  # pylint: disable=g-import-not-at-top
+  if not any(arg.startswith("--row") for arg in sys.argv):  # A row child runs in the environment it is given.
+    restart_with_huge_page_malloc()  # As `python -m jaxssl.main` runs.
   main()

@@ -86,7 +86,12 @@ def main(argv):
   print(f"wall time {results['wall_time_s']:.1f}s; results in {FLAGS.workdir}/results.json")
 
 
-if __name__ == "__main__":
+def restart_with_huge_page_malloc() -> None:
+  """Restarts this command (same interpreter and arguments) with huge_page_malloc_env, if it gives one."""
   if env := huge_page_malloc_env(dict(os.environ), platform.libc_ver()):  # None off Linux/glibc.
     os.execve(sys.executable, sys.orig_argv, env)  # glibc reads GLIBC_TUNABLES when a process starts.
+
+
+if __name__ == "__main__":
+  restart_with_huge_page_malloc()
   app.run(main)

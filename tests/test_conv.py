@@ -41,7 +41,7 @@ def test_used_by_nnx_conv_on_the_cpu_and_off_when_disabled(monkeypatch):
   x = jnp.ones((2, 9, 9, 3))
   primitives = lambda: str(jax.make_jaxpr(lambda x: conv(x))(x))  # noqa: E731
   assert "platform_index" in primitives() and "custom_vjp_call" in primitives()
-  monkeypatch.setattr(conv_ops, "IM2COL_ON_CPU", False)
+  monkeypatch.setattr(conv_ops, "OWN_CONV_ON_CPU", False)
   assert "platform_index" not in primitives() and "conv_general_dilated" in primitives()
 
 
@@ -67,7 +67,8 @@ def test_huge_page_malloc_env():
   assert huge_page_malloc_env({}, ("", "")) is None  # musl, macOS: nothing to do.
 
 
-def test_kernel_gradient_under_shard_map_matches_xla_conv(devices, monkeypatch):
+@pytest.mark.parametrize("stride", [2, 1])
+def test_kernel_gradient_under_shard_map_matches_xla_conv(devices, monkeypatch, stride):
   """Inside the train step's shard_map the kernel is replicated and the images split: its gradient must be
   summed over devices exactly as for XLA's convolution (the same value, not per device or 4×)."""
   from jax.sharding import PartitionSpec as P
@@ -76,11 +77,11 @@ def test_kernel_gradient_under_shard_map_matches_xla_conv(devices, monkeypatch):
   x = jax.random.normal(jax.random.key(0), (8, 17, 17, 4))
   w = jax.random.normal(jax.random.key(1), (3, 3, 4, 8))
 
-  def grad(im2col: bool):
-    monkeypatch.setattr(conv_ops, "IM2COL_ON_CPU", im2col)
+  def grad(own_conv: bool):
+    monkeypatch.setattr(conv_ops, "OWN_CONV_ON_CPU", own_conv)
 
     def loss(w, x):
-      out = conv_ops.conv_general_dilated(x, w, (2, 2), "VALID", dimension_numbers=conv_ops.NHWC)
+      out = conv_ops.conv_general_dilated(x, w, (stride, stride), "VALID", dimension_numbers=conv_ops.NHWC)
       return lax.pmean(jnp.mean(jnp.sin(out)), "data")
     step = jax.shard_map(jax.grad(loss), mesh=mesh, in_specs=(P(), P("data")), out_specs=P())
     return jax.jit(step)(w, x)

@@ -20,7 +20,7 @@ import numpy as np
 from jax import lax
 
 NHWC = ("NHWC", "HWIO", "NHWC")
-IM2COL_ON_CPU = True  # Read when a model is traced; False: XLA's convolution everywhere (benchmarks compare both).
+OWN_CONV_ON_CPU = True  # Read when a model is traced; False: XLA's convolution everywhere (benchmarks compare both).
 
 
 def _patches(x: jax.Array, kernel: tuple[int, int], strides: tuple[int, int]) -> jax.Array:
@@ -107,7 +107,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   covered = (lhs.ndim == 4 and dims == lax.conv_dimension_numbers(lhs.shape, rhs.shape, NHWC)
              and all(d == 1 for d in (lhs_dilation or (1, 1)) + (rhs_dilation or (1, 1)))
              and feature_group_count == 1 and batch_group_count == 1 and not kwargs)
-  if not (covered and IM2COL_ON_CPU):
+  if not (covered and OWN_CONV_ON_CPU):
     return reference(lhs, rhs)
   pads = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding) if isinstance(padding, str) \
       else [tuple(p) for p in padding]
