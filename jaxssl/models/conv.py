@@ -7,7 +7,9 @@ module computes, for a 2-D NHWC/HWIO convolution without dilation or groups:
   tap (2.8× faster than XLA's on a 16×16×128 ResNet layer), strided one GEMM over the image patches;
 - a strided convolution's forward pass as one matmul over image patches (im2col): patches [N, Ho, Wo,
   kh·kw·C] @ kernel [kh·kw·C, O];
-- the input gradient, and a stride-1 forward pass, with XLA's own convolutions (YNNPACK runs those well).
+- a strided convolution's input gradient as s_h·s_w stride-1 convolutions of the output gradient, one per
+  phase of the input grid (sub-pixel decomposition), where XLA runs one input-dilated convolution;
+- the stride-1 input gradient and forward pass with XLA's own convolutions (YNNPACK runs those well).
 Other platforms, and the cases it does not cover, use `lax.conv_general_dilated` unchanged:
 `lax.platform_dependent` picks at lowering time. Same parameters and results (to float rounding) either way.
 """
@@ -54,10 +56,37 @@ def _kernel_grad(x: jax.Array, grad: jax.Array, kernel_shape: tuple[int, ...], s
   return jnp.stack([gemm(grad_t, tap).T for tap in taps]).reshape(kernel_shape)
 
 
+def _strided_input_grad(grad: jax.Array, kernel: jax.Array, x_shape: tuple[int, ...], strides: tuple[int, int],
+                        padding: Sequence[tuple[int, int]], precision) -> jax.Array:
+  """The input gradient [N, H, W, C] of a strided convolution of x [N, H, W, C] (x_shape) with kernel
+  [kh, kw, C, O], from its output gradient grad [N, Ho, Wo, O].
+
+  Padded input row s·u + p meets kernel rows p, p + s, ... at output rows u, u - 1, ...: each phase (p, q) of
+  the padded input grid is a stride-1 "full" convolution of grad with the kernel's taps [p::s_h, q::s_w],
+  flipped. The s_h·s_w phases are interleaved back into one grid, then the padding is cut off. Same
+  arithmetic as XLA's input-dilated convolution, which skips no zeros on the CPU (1.2–1.3× slower)."""
+  n, h, w, c = x_shape
+  (sh, sw), ((top, bottom), (left, right)) = strides, padding
+  rows, cols = -(-(h + top + bottom) // sh), -(-(w + left + right) // sw)  # Phase grid [rows, cols].
+  phases = []
+  for p in range(sh):
+    for q in range(sw):
+      taps = jnp.flip(kernel[p::sh, q::sw], (0, 1)).swapaxes(2, 3)  # [T, R, O, C]
+      t, r = taps.shape[:2]
+      if not (t and r):  # No kernel tap lands on this phase (kernel smaller than the stride).
+        phases.append(jnp.zeros((n, rows, cols, c), grad.dtype))
+        continue
+      phase = lax.conv_general_dilated(grad, taps, (1, 1), ((t - 1, t - 1), (r - 1, r - 1)),
+                                       dimension_numbers=NHWC, precision=precision)[:, :rows, :cols]
+      phases.append(jnp.pad(phase, ((0, 0), (0, rows - phase.shape[1]), (0, cols - phase.shape[2]), (0, 0))))
+  grid = jnp.stack(phases, 3).reshape(n, rows, cols, sh, sw, c).transpose(0, 1, 3, 2, 4, 5)
+  return grid.reshape(n, rows * sh, cols * sw, c)[:, top:top + h, left:left + w]
+
+
 def _cpu_conv(strides: tuple[int, int], padding: Sequence[tuple[int, int]], precision, out_dtype,
               reference: Callable):
   """(x [N, H, W, C], kernel [kh, kw, C, O]) -> [N, Ho, Wo, O], computed as the module docstring describes;
-  `reference` is the same convolution by XLA, which gives the stride-1 forward pass and the input gradient."""
+  `reference` is the same convolution by XLA, which gives the stride-1 forward pass and input gradient."""
 
   def pad(x):
     return jnp.pad(x, ((0, 0), *padding, (0, 0))) if any(p for pair in padding for p in pair) else x
@@ -78,7 +107,10 @@ def _cpu_conv(strides: tuple[int, int], padding: Sequence[tuple[int, int]], prec
 
   def conv_bwd(residuals, grad):
     x, kernel = residuals
-    dx = jax.vjp(lambda x: reference(x, kernel), x)[1](grad)[0]
+    if max(strides) > 1:
+      dx = _strided_input_grad(grad, kernel, x.shape, strides, padding, precision).astype(x.dtype)
+    else:
+      dx = jax.vjp(lambda x: reference(x, kernel), x)[1](grad)[0]
     dk = _kernel_grad(pad(x), grad, kernel.shape, strides, precision)
     return dx, dk.astype(kernel.dtype)
 
