@@ -2,6 +2,7 @@
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -55,6 +56,19 @@ def test_linear_probe_learns_a_linear_rule():
   # Labels that no linear rule explains stay near chance.
   chance = evaluate.linear_probe(x_train, rng.integers(0, 3, 600), x_test, rng.integers(0, 3, 300), 3)
   assert chance < 0.5
+
+
+def test_probe_gradient_is_autodiffs_gradient_of_the_probe_loss():
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.normal(size=(50, 7)), jnp.float32)
+  y = jnp.asarray(rng.integers(0, 4, 50))
+  weights = jnp.asarray(rng.uniform(size=50) * (rng.uniform(size=50) > 0.3), jnp.float32)
+  row_weights = weights / weights.sum()
+  params = {"w": jnp.asarray(rng.normal(size=(7, 4)), jnp.float32), "b": jnp.asarray(rng.normal(size=4), jnp.float32)}
+  ours = evaluate._probe_grad(params, x, x.T, jax.nn.one_hot(y, 4), row_weights, 0.3)
+  autodiff = jax.grad(evaluate._probe_loss)(params, x, y, row_weights, 0.3)
+  for name in ("w", "b"):
+    np.testing.assert_allclose(ours[name], autodiff[name], rtol=1e-5, atol=1e-6)
 
 
 def test_evaluation_leaves_encoder_bit_identical(devices):
