@@ -68,6 +68,21 @@ def run_json(args: list[str], env: dict | None = None) -> dict:
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def cpu_name() -> str:
+  """The host CPU as /proc/cpuinfo names it, with its widest x86 vector extension (figures from different CPUs
+  of a shared pool are not comparable; this says which one a JSON file came from)."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      info = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+  except OSError:
+    return platform.processor() or platform.machine()
+  info = {k.strip(): v.strip() for k, v in info.items()}
+  flags = set(info.get("flags", "").split())
+  simd = next((f for f in ("avx512f", "avx2", "avx", "sse4_2") if f in flags), "")
+  return (f"{info.get('model name', '?')} (family {info.get('cpu family', '?')}, model {info.get('model', '?')}"
+          f"{', ' + simd if simd else ''})")
+
+
 def matmul_ceiling(dtype: str = "float32", n: int = 2048, repeats: int = 8) -> float:
   """Dense matmul FLOP/s of the default device: best of `repeats` jnp.dot of two n×n matrices."""
   import jax
@@ -227,9 +242,11 @@ def main():
   import jax
   sections = args.sections.split(",")
   device = jax.devices()[0]
-  results = {"machine": {"platform": device.platform, "device": device.device_kind, "cpus": os.cpu_count(),
-                         "python": platform.python_version(), "jax": jax.__version__}, "quick": args.quick}
-  print(f"# jaxssl benchmark on {device.device_kind} ({device.platform}), {os.cpu_count()} CPUs, jax {jax.__version__}")
+  results = {"machine": {"platform": device.platform, "device": device.device_kind, "cpu": cpu_name(),
+                         "cpus": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__},
+             "quick": args.quick}
+  print(f"# jaxssl benchmark on {device.device_kind} ({device.platform}), {os.cpu_count()} × {cpu_name()}, "
+        f"jax {jax.__version__}")
   dtypes = ["float32"] + (["bfloat16"] if device.platform != "cpu" else [])
   if "ceiling" in sections or "step" in sections:
     results["ceiling_flops"] = {d: matmul_ceiling(d) for d in dtypes}
