@@ -242,10 +242,11 @@ def main():
   import jax
   sections = args.sections.split(",")
   device = jax.devices()[0]
-  results = {"machine": {"platform": device.platform, "device": device.device_kind, "cpu": cpu_name(),
+  cpu = cpu_name()
+  results = {"machine": {"platform": device.platform, "device": device.device_kind, "cpu": cpu,
                          "cpus": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__},
              "quick": args.quick}
-  print(f"# jaxssl benchmark on {device.device_kind} ({device.platform}), {os.cpu_count()} × {cpu_name()}, "
+  print(f"# jaxssl benchmark on {device.device_kind} ({device.platform}), {os.cpu_count()} × {cpu}, "
         f"jax {jax.__version__}")
   dtypes = ["float32"] + (["bfloat16"] if device.platform != "cpu" else [])
   if "ceiling" in sections or "step" in sections:

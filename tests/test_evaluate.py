@@ -64,7 +64,8 @@ def test_probe_gradient_is_autodiffs_gradient_of_the_probe_loss():
   y = jnp.asarray(rng.integers(0, 4, 50))
   weights = jnp.asarray(rng.uniform(size=50) * (rng.uniform(size=50) > 0.3), jnp.float32)
   row_weights = weights / weights.sum()
-  params = {"w": jnp.asarray(rng.normal(size=(7, 4)), jnp.float32), "b": jnp.asarray(rng.normal(size=4), jnp.float32)}
+  params = {"w": jnp.asarray(rng.normal(size=(7, 4)), jnp.float32),
+            "b": jnp.asarray(rng.normal(size=4), jnp.float32)}
   ours = evaluate._probe_grad(params, x, x.T, jax.nn.one_hot(y, 4), row_weights, 0.3)
   autodiff = jax.grad(evaluate._probe_loss)(params, x, y, row_weights, 0.3)
   for name in ("w", "b"):
