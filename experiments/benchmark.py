@@ -1,7 +1,7 @@
 """How fast is jaxssl, measured side by side: the train step against a TF/Keras and a PyTorch implementation
 of the same step, the input pipeline, the kNN / probe evaluation against scikit-learn, and weak scaling.
 
-  python experiments/benchmark.py --quick          # < 5 min on a 2-core CPU
+  python experiments/benchmark.py --quick          # < 5 min on a 2-core CPU (Zen 1: 0.07 TFLOP/s)
   python experiments/benchmark.py                  # the full settings below
 
 Sections (each prints a markdown table; everything goes to `--out`, JSON):
@@ -39,11 +39,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 # (config, overrides): SimCLR and PAWS with the Keras baselines' convnet at 96×96, SimCLR with ResNet-18 (CIFAR
-# stem) at 32×32, SESEMI with WRN-28-2 at 32×32. `--quick` shrinks the batches.
+# stem) at 32×32, SESEMI with WRN-28-2 at 32×32. `--quick` runs every convnet row (step, tuning, peers, pipeline,
+# the first scaling row) at batch QUICK_BATCH, so that each is measured once (`child` reuses a row's result).
+BATCH, QUICK_BATCH = 512, 64
 RESNET18_32PX = {"data.image_size": 32, "model.name": "resnet18", "model.stem": "cifar", "model.final_relu": False}
-STEP_ROWS = [("simclr_stl10", {"batch_size": 512}), ("paws_stl10", {}),
+STEP_ROWS = [("simclr_stl10", {"batch_size": BATCH}), ("paws_stl10", {}),
              ("simclr_stl10", {**RESNET18_32PX, "batch_size": 256}), ("sesemi_cifar10", {})]
-QUICK_STEP_ROWS = [("simclr_stl10", {"batch_size": 128}), ("simclr_stl10", {**RESNET18_32PX, "batch_size": 64})]
+QUICK_STEP_ROWS = [("simclr_stl10", {"batch_size": QUICK_BATCH}),
+                   ("simclr_stl10", {**RESNET18_32PX, "batch_size": 32})]
 
 
 # glibc malloc settings the tuning section compares. "reuse" keeps freed buffers (one arena, no mmap, no trim), so
@@ -194,7 +197,7 @@ def knn_rows(bank_size: int, queries: int, dim: int = 512, classes: int = 10) ->
            "sklearn_s": theirs_s, "speedup": theirs_s / ours_s, "agreement": agree}]
   probe_n = min(bank_size, 10000)
   x, y = bank[:probe_n], bank_y[:probe_n]
-  acc, ours_s = timed(lambda: evaluate.linear_probe(x, y, query, query_y, classes))
+  acc, ours_s = timed(lambda: evaluate.linear_probe(x, y, query, query_y, classes), repeats=1)  # Seconds a fit.
   mean, std = x.mean(0), x.std(0) + 1e-6
 
   def sklearn_probe():
@@ -232,8 +235,9 @@ def main():
   parser.add_argument("--out", default=None, help="JSON file (default experiments/results/benchmark[_quick].json)")
   parser.add_argument("--row", default=None, help=argparse.SUPPRESS)  # Internal: one step row, as JSON.
   args = parser.parse_args()
-  steps = args.steps or (2 if args.quick else 3)
+  steps = args.steps or (1 if args.quick else 3)
   repeats = args.repeats or (2 if args.quick else 3)
+  batch = QUICK_BATCH if args.quick else BATCH
   if args.row:  # A child process: one step row.
     name, overrides, conv = json.loads(args.row)
     print(json.dumps(step_row(name, overrides, steps, repeats, conv)))
@@ -249,7 +253,17 @@ def main():
   print(f"# jaxssl benchmark on {device.device_kind} ({device.platform}), {os.cpu_count()} × {cpu}, "
         f"jax {jax.__version__}")
   dtypes = ["float32"] + (["bfloat16"] if device.platform != "cpu" else [])
-  if "ceiling" in sections or "step" in sections:
+  results["section_s"] = {}
+  clock = {"section": None, "start": time.perf_counter()}
+
+  def begin(section):  # Wall seconds of each section, so a slow machine shows where a run's time goes.
+    now = time.perf_counter()
+    if clock["section"] in sections:
+      results["section_s"][clock["section"]] = now - clock["start"]
+    clock.update(section=section, start=now)
+    return section in sections
+
+  if begin("ceiling") or "step" in sections:
     results["ceiling_flops"] = {d: matmul_ceiling(d) for d in dtypes}
     ceiling = [{"dtype": d, "TFLOP/s": f / 1e12} for d, f in results["ceiling_flops"].items()]
     print("\n## Matmul ceiling\n" + table(ceiling, ["dtype", "TFLOP/s"]))
@@ -258,15 +272,22 @@ def main():
   tuned_env = huge_page_malloc_env(dict(os.environ), platform.libc_ver()) or dict(os.environ)
   plain_env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
 
-  def child(name, overrides, env=None, conv="auto", tuned=True):  # As `python -m jaxssl.main` runs it.
-    return run_json([sys.executable, __file__, f"--row={json.dumps([name, overrides, conv])}", f"--steps={steps}",
-                     f"--repeats={repeats}"], {**(tuned_env if tuned else plain_env), **(env or {})})
+  measured = {}
 
-  if "step" in sections:
+  def child(name, overrides, env=None, conv="auto", tuned=True):  # As `python -m jaxssl.main` runs it.
+    args = [sys.executable, __file__, f"--row={json.dumps([name, overrides, conv])}", f"--steps={steps}",
+            f"--repeats={repeats}"]
+    env = {**(tuned_env if tuned else plain_env), **(env or {})}
+    key = json.dumps([args, sorted(env.items())])
+    if key not in measured:  # The same row in two sections (e.g. step and peers) is measured once.
+      measured[key] = run_json(args, env)
+    return dict(measured[key])
+
+  if begin("step"):
     rows = []
     for name, overrides in (QUICK_STEP_ROWS if args.quick else STEP_ROWS):
       for dtype in dtypes:
-        row = child(name, {**overrides, "dtype": dtype})
+        row = child(name, overrides if dtype == "float32" else {**overrides, "dtype": dtype})  # The configs' default.
         row["mfu"] = row["step_flops"] / row["step_s"] / results["ceiling_flops"][dtype]
         rows.append(row)
         print(f"  {name} {dtype}: {row['images_per_s']:.1f} img/s", flush=True)
@@ -274,11 +295,12 @@ def main():
     print("\n## Train step\n" + table(rows, ["method", "model", "image_size", "images_per_step", "dtype", "compile_s",
                                              "step_s", "images_per_s", "mfu", "peak_rss_mb"]))
 
-  if "tuning" in sections:  # Before / after: XLA's convolution vs jaxssl's, and three glibc malloc settings.
-    batch = 128 if args.quick else 512
+  if begin("tuning"):  # Before / after: XLA's convolution vs jaxssl's, and three glibc malloc settings.
     rows = []
     settings = [("xla", False, None), ("xla", True, None), ("auto", False, None), ("auto", True, None),
                 ("auto", True, {"GLIBC_TUNABLES": REUSE_MALLOC}), ("xla", True, {"GLIBC_TUNABLES": REUSE_MALLOC})]
+    if args.quick:  # XLA's convolution is the slow one: quick keeps only its first row, the baseline.
+      settings = settings[:1] + [s for s in settings if s[0] == "auto"]
     for conv, tuned, env in settings:
       row = child("simclr_stl10", {"batch_size": batch}, env, conv=conv, tuned=tuned)
       rows.append({"conv": "jaxssl's" if conv == "auto" else "XLA's", "malloc": row["malloc"],
@@ -290,9 +312,8 @@ def main():
     print(f"\n## Tuning: SimCLR / convnet step, batch {batch}, 96×96\n" +
           table(rows, ["conv", "malloc", "step_s", "images_per_s", "speedup", "peak_rss_mb"]))
 
-  if "peers" in sections:
+  if begin("peers"):
     ensure_peers()
-    batch = 128 if args.quick else 512
     shape = [f"--batch_size={batch}", "--image_size=96", f"--steps={steps}", f"--repeats={repeats}"]
     ours = child("simclr_stl10", {"batch_size": batch})
     rows = [{"library": f"jaxssl (jax {jax.__version__})", "images_per_s": ours["images_per_s"],
@@ -304,8 +325,7 @@ def main():
     print(f"\n## SimCLR / convnet step, batch {batch}, 96×96, 2 views\n" +
           table(rows, ["library", "step_s", "images_per_s", "jaxssl_ratio"]))
 
-  if "pipeline" in sections:
-    batch = 128 if args.quick else 512
+  if begin("pipeline"):
     pipe = pipeline_row(batch, 96, 4 * batch if args.quick else 10000, 20 if args.quick else 50)
     consumed = next((r for r in results.get("step", []) if r["config"] == "simclr_stl10"), None)
     if consumed and consumed["images_per_step"] == batch:
@@ -314,16 +334,16 @@ def main():
     print("\n## Input pipeline (host batches/s; headroom = batches/s × train step seconds)\n" +
           table([pipe], ["batch_size", "image_size", "batches_per_s", "headroom"]))
 
-  if "knn" in sections:
+  if begin("knn"):
     rows = knn_rows(10000 if args.quick else 50000, 2000 if args.quick else 10000)
     results["knn"] = rows
     print("\n## Evaluation vs scikit-learn\n" + table(rows, ["eval", "jaxssl_s", "sklearn_s", "speedup", "agreement"]))
 
-  if "scaling" in sections:
-    per_device = 32 if args.quick else 64
+  if begin("scaling"):
+    per_device = 64
     rows = []
     for n in ((1, 2) if args.quick else (1, 2, 4)):
-      env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"} if device.platform == "cpu" else {}
+      env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"} if device.platform == "cpu" and n > 1 else {}
       if device.platform != "cpu" and n > jax.device_count():
         break
       row = child("simclr_stl10", {"batch_size": per_device * n}, env)
@@ -334,6 +354,8 @@ def main():
     print(f"\n## Weak scaling, SimCLR/convnet 96×96, {per_device} images per device\n" +
           table(rows, ["devices", "batch_size", "images_per_s", "efficiency"]))
 
+  begin(None)
+  print("\nsection seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in results["section_s"].items()))
   out = args.out or os.path.join(HERE, "results", "benchmark_quick.json" if args.quick else "benchmark.json")
   os.makedirs(os.path.dirname(out), exist_ok=True)
   with open(out, "w") as f:
