@@ -70,6 +70,13 @@ def test_probe_gradient_is_autodiffs_gradient_of_the_probe_loss():
   autodiff = jax.grad(evaluate._probe_loss)(params, x, y, row_weights, 0.3)
   for name in ("w", "b"):
     np.testing.assert_allclose(ours[name], autodiff[name], rtol=1e-5, atol=1e-6)
+  # Padded to 8 classes (as the probe trains): the same gradient for the real classes, 0 for the padding.
+  padded = {name: jnp.pad(v, [(0, 0)] * (v.ndim - 1) + [(0, 4)]) for name, v in params.items()}
+  mask = jnp.where(jnp.arange(8) < 4, 0.0, -jnp.inf)
+  ours = evaluate._probe_grad(padded, x, x.T, jax.nn.one_hot(y, 8), row_weights, 0.3, mask)
+  for name in ("w", "b"):
+    np.testing.assert_allclose(ours[name][..., :4], autodiff[name], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(ours[name][..., 4:], 0.0)
 
 
 def test_evaluation_leaves_encoder_bit_identical(devices):
