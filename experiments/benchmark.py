@@ -12,6 +12,8 @@ Sections (each prints a markdown table; everything goes to `--out`, JSON):
   warm-up, with the host batch sampling, host-to-device transfer and on-device augmentation included, as in
   `jaxssl.main`; compile time apart; model-FLOP utilisation = XLA's cost analysis of the compiled step /
   step time / the ceiling. Each row runs in its own process and reports its peak RSS.
+- tuning: the SimCLR/convnet step with XLA's convolution against jaxssl's, under glibc's default malloc, huge
+  pages (jaxssl's default), "reuse", and tcmalloc where the system has it.
 - peers: the SimCLR/convnet step written with TF/Keras (`peers/simclr_tf.py`) and PyTorch
   (`peers/simclr_torch.py`) at the same batch and image size; jaxssl/peer ratios. Installs the peers'
   requirements (`peers/requirements.txt`) if they are missing.
@@ -24,6 +26,7 @@ Sections (each prints a markdown table; everything goes to `--out`, JSON):
   through XLA_FLAGS on a CPU host).
 """
 import argparse
+import ctypes.util
 import json
 import os
 import platform
@@ -55,8 +58,16 @@ REUSE_MALLOC = "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1:glibc.malloc.mma
     + str(2 ** 46)
 
 
-def malloc_name(tunables: str) -> str:
-  """The tuning table's name for a GLIBC_TUNABLES value."""
+# tcmalloc, where the system has it (Debian: apt-get install libtcmalloc-minimal4): the tuning section adds a row
+# with it preloaded. It keeps freed pages for reuse, at a memory cost (README); not a jaxssl default.
+TCMALLOC = ctypes.util.find_library("tcmalloc_minimal")
+
+
+def malloc_name(env) -> str:
+  """The tuning table's name for the malloc that an environment (a mapping like os.environ) selects."""
+  if "tcmalloc" in env.get("LD_PRELOAD", ""):
+    return "tcmalloc (not default)"
+  tunables = env.get("GLIBC_TUNABLES", "")
   if "glibc.malloc.mmap_max=0" in tunables:
     return "reuse (not default)"
   return "huge pages" if "glibc.malloc.hugetlb=1" in tunables else "glibc default"
@@ -141,7 +152,7 @@ def step_row(config_name: str, overrides: dict, steps: int, repeats: int, conv: 
   step_s = statistics.median(times)
   images = sum(method.batch_sizes().values())
   return {"config": config_name, "overrides": overrides, "model": config.model.name, "image_size": size,
-          "method": config.method, "conv": conv, "malloc": malloc_name(os.environ.get("GLIBC_TUNABLES", "")),
+          "method": config.method, "conv": conv, "malloc": malloc_name(os.environ),
           "images_per_step": images, "devices": jax.device_count(), "dtype": config.dtype,
           "compile_s": compile_s, "step_s": step_s, "images_per_s": images / step_s, "step_flops": flops,
           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -299,6 +310,7 @@ def main():
     rows = []
     settings = [("xla", False, None), ("xla", True, None), ("auto", False, None), ("auto", True, None),
                 ("auto", True, {"GLIBC_TUNABLES": REUSE_MALLOC}), ("xla", True, {"GLIBC_TUNABLES": REUSE_MALLOC})]
+    settings += [("auto", True, {"LD_PRELOAD": TCMALLOC})] if TCMALLOC else []
     if args.quick:  # XLA's convolution is the slow one: quick keeps only its first row, the baseline.
       settings = settings[:1] + [s for s in settings if s[0] == "auto"]
     for conv, tuned, env in settings:
