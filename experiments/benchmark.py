@@ -306,7 +306,7 @@ def main():
     print("\n## Train step\n" + table(rows, ["method", "model", "image_size", "images_per_step", "dtype", "compile_s",
                                              "step_s", "images_per_s", "mfu", "peak_rss_mb"]))
 
-  if begin("tuning"):  # Before / after: XLA's convolution vs jaxssl's, and three glibc malloc settings.
+  if begin("tuning"):  # Before / after: XLA's convolution vs jaxssl's, three glibc malloc settings, tcmalloc.
     rows = []
     settings = [("xla", False, None), ("xla", True, None), ("auto", False, None), ("auto", True, None),
                 ("auto", True, {"GLIBC_TUNABLES": REUSE_MALLOC}), ("xla", True, {"GLIBC_TUNABLES": REUSE_MALLOC})]
@@ -355,7 +355,9 @@ def main():
     per_device = 64
     rows = []
     for n in ((1, 2) if args.quick else (1, 2, 4)):
-      env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"} if device.platform == "cpu" and n > 1 else {}
+      # Forced only where it differs from this process's count, so that row is the step section's (measured once).
+      forced = device.platform == "cpu" and n != jax.device_count()
+      env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"} if forced else {}
       if device.platform != "cpu" and n > jax.device_count():
         break
       row = child("simclr_stl10", {"batch_size": per_device * n}, env)
