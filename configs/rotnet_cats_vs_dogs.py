@@ -1,4 +1,4 @@
-"""RotNet on cats vs dogs at 120×120 (SEEDS.md, E), 80/20 split of TFDS's train split. Differs from the seed:
+"""RotNet on cats vs dogs at 120×120 (docs/seeds.md, E), 80/20 split of TFDS's train split. Differs from the seed:
 every image in all 4 rotations (the seed drew one random rotation) and ResNet-18 (ImageNet stem: 120 px ->
 30 px after the stem) instead of ResNet-20."""
 from jaxssl.config import base_config, use_dataset, use_weak_augment

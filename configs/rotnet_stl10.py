@@ -1,4 +1,4 @@
-"""RotNet on STL-10 with the seed's AlexNet-BN (SEEDS.md, D): all 4 rotations of 128 unlabelled 96 px images per
+"""RotNet on STL-10 with the seed's AlexNet-BN (docs/seeds.md, D): all 4 rotations of 128 unlabelled 96 px images per
 step, SGD Nesterov 0.9, weight decay 5e-4, lr 0.1 with cosine decay (the seed used a step table). The rotation
 head trains on fc7; evaluation reads the flattened conv4 block (5×5×256), as the seed's classifiers read an
 intermediate conv block (--config.model.feature_layer=conv1..conv5 or fc to compare blocks).

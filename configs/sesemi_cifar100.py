@@ -1,4 +1,4 @@
-"""SESEMI on CIFAR-100 (SEEDS.md, C): 10k labels (100 per class); otherwise as sesemi_cifar10."""
+"""SESEMI on CIFAR-100 (docs/seeds.md, C): 10k labels (100 per class); otherwise as sesemi_cifar10."""
 from jaxssl.config import base_config, use_dataset, sesemi_recipe
 
 

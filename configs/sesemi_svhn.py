@@ -1,4 +1,4 @@
-"""SESEMI on SVHN (SEEDS.md, C): 500 labels (50 per class), no flips, 30 epochs; otherwise as sesemi_cifar10."""
+"""SESEMI on SVHN (docs/seeds.md, C): 500 labels (50 per class), no flips, 30 epochs; otherwise as sesemi_cifar10."""
 from jaxssl.config import base_config, use_dataset, sesemi_recipe
 
 

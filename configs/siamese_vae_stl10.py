@@ -1,4 +1,4 @@
-"""Siamese VAE on STL-10 (SEEDS.md, D): the VAE of vae_stl10 + 5 × triplet loss (squared L2, margin 0.5) on the
+"""Siamese VAE on STL-10 (docs/seeds.md, D): the VAE of vae_stl10 + 5 × triplet loss (squared L2, margin 0.5) on the
 latent means of two augmented views, the negative being another image of the batch."""
 from jaxssl.config import base_config, seed_d_vae_recipe, use_dataset
 

@@ -1,4 +1,4 @@
-"""SimCLR on STL-10 96×96 as in the Keras SimCLR example (../shared/SEEDS.md, B): 500 images a step from the
+"""SimCLR on STL-10 96×96 as in the Keras SimCLR example (docs/seeds.md, B): 500 images a step from the
 105k unlabelled+train images, 200 steps an epoch, 20 epochs, Adam 1e-3, T=0.1, convnet with ReLU on its
 Dense(128), projector Dense(128, ReLU) -> Dense(128); kNN bank = the 5k labelled train images.
 Differs from the seed: the 25 labelled images of its 525-image batch are not added (they are already in the

@@ -186,7 +186,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
 
 
 def seed_a_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """The Keras semi-supervised STL-10 baselines (SEEDS.md, A): 250 unlabelled + 250 labelled images a step,
+  """The Keras semi-supervised STL-10 baselines (docs/seeds.md, A): 250 unlabelled + 250 labelled images a step,
   25 epochs of the 105k unlabelled+train images (420 steps each), evaluated every epoch; their augmentation
   on every view: flip, crop area U(0.2, 1) with log-uniform ratio in [3/4, 4/3], brightness/contrast/
   saturation 0.5 and hue 0.2, always; kNN with one vote per neighbour, as their evaluation."""
@@ -203,7 +203,7 @@ def seed_a_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDic
 
 
 def seed_d_vae_recipe(config: ml_collections.ConfigDict, min_area: float) -> ml_collections.ConfigDict:
-  """The RotNet-vs-VAE seed's VAE on 96 px images (SEEDS.md, D): batch 128, z=64, Gaussian likelihood with
+  """The RotNet-vs-VAE seed's VAE on 96 px images (docs/seeds.md, D): batch 128, z=64, Gaussian likelihood with
   the seed's MSE (mean over pixels) + 0.01·KL, which equals, up to a constant factor, ½·SSE + β·KL with
   β = 0.005 × H·W·C; a decoder from 256 channels."""
   options = config[config.method]
@@ -215,7 +215,7 @@ def seed_d_vae_recipe(config: ml_collections.ConfigDict, min_area: float) -> ml_
 
 
 def sesemi_recipe(config: ml_collections.ConfigDict, epochs: int) -> ml_collections.ConfigDict:
-  """SESEMI's training recipe (SEEDS.md, C): 16 unlabelled × 6 proxy + 96 labelled images a step, SGD
+  """SESEMI's training recipe (docs/seeds.md, C): 16 unlabelled × 6 proxy + 96 labelled images a step, SGD
   Nesterov 0.9, lr 0.05 with polynomial (power 0.5) decay, L2 5e-4, `epochs` × 520 steps, ±2 px shifts
   (crops of area >= (30/32)² ≈ 0.77 resized back), on the seed's WRN-28-2."""
   config.batch_size, config.labelled_batch_size = 16, 96

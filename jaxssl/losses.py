@@ -54,6 +54,23 @@ def nt_xent(z1: jax.Array, z2: jax.Array, temperature: float = 0.1, axis_name: s
   return cross_entropy(logits, positive_col)
 
 
+def info_nce(z1: jax.Array, z2: jax.Array, temperature: float = 0.1, axis_name: str | None = None) -> jax.Array:
+  """One-directional InfoNCE (the Keras semi-supervised baselines' InfoNCE): view 1 picks its view 2.
+
+  z1, z2: float [n, D], embeddings of two views of the same n images (row i of z1 pairs with row i of z2),
+  L2-normalised here. logits = z1 · z2ᵀ / T [n, N] against the view-2 embeddings of the whole global batch
+  (N = n × devices when `axis_name` is given; gathered from every device, as in `nt_xent`), and
+    l_i = −log( exp(z1_i · z2_i / T) / Σ_j exp(z1_i · z2_j / T) ),   j over the N columns,
+  i.e. the cross-entropy of each row with its positive on the (global) diagonal. Unlike `nt_xent` there are
+  no view-1 negatives and no z2 -> z1 direction, so the loss is not symmetric in (z1, z2).
+
+  Normalisation: the MEAN over the n anchors. Returns a scalar (this device's mean under `axis_name`).
+  """
+  columns, offset = gather_rows(l2_normalize(z2), axis_name)       # [N, D]
+  logits = l2_normalize(z1) @ columns.T / temperature               # [n, N]
+  return cross_entropy(logits, offset + jnp.arange(z1.shape[0]))
+
+
 def _mean_over_global_count(per_anchor: jax.Array, valid: jax.Array, axis_name: str | None) -> jax.Array:
   """Mean of per_anchor [n] over the anchors where `valid` [n], counted over every device: with `axis_name`
   returns this device's share (sum / global count × devices), so pmean over devices gives the global mean."""

@@ -1,4 +1,4 @@
-"""nt_xent and cross_entropy: hand-computed values, a numpy reference, invariances, gradients, devices."""
+"""nt_xent, info_nce and cross_entropy: hand-computed values, a numpy reference, invariances, gradients, devices."""
 import math
 
 import jax
@@ -21,6 +21,17 @@ def nt_xent_numpy(z1, z2, temperature):
     logits = {j: z[i] @ z[j] / temperature for j in range(2 * n) if j != i}
     total += -logits[positive] + math.log(sum(math.exp(v) for v in logits.values()))
   return total / (2 * n)
+
+
+def info_nce_numpy(z1, z2, temperature):
+  """Direct one-directional InfoNCE: each view-1 row, -log softmax over all view-2 rows at its own."""
+  a = z1.astype(np.float64) / np.linalg.norm(z1, axis=1, keepdims=True)
+  b = z2.astype(np.float64) / np.linalg.norm(z2, axis=1, keepdims=True)
+  total = 0.0
+  for i in range(len(a)):
+    logits = [a[i] @ b[j] / temperature for j in range(len(b))]
+    total += -logits[i] + math.log(sum(math.exp(v) for v in logits))
+  return total / len(a)
 
 
 def test_cross_entropy_hand_computed():
@@ -72,3 +83,47 @@ def test_nt_xent_gathers_negatives_over_devices(devices):
   g_sharded = jax.grad(lambda a: sharded(a, z2))(jnp.asarray(z1))
   g_single = jax.grad(lambda a: losses.nt_xent(a, z2, 0.1))(jnp.asarray(z1))
   np.testing.assert_allclose(g_sharded, g_single, rtol=1e-4, atol=1e-6)
+
+
+def test_info_nce_hand_computed():
+  # Two images, identical orthogonal views, T=1: each view-1 row sees its positive at cosine 1 and one view-2
+  # negative at cosine 0 (no view-1 negatives), so every anchor's loss is -log(e / (e + 1)) = log(1 + 1/e).
+  z = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+  np.testing.assert_allclose(losses.info_nce(z, z, temperature=1.0), 0.3132616875, rtol=1e-6)
+  np.testing.assert_allclose(losses.info_nce(3 * z, 0.5 * z, temperature=1.0), 0.3132616875, rtol=1e-6)
+  # T=0.5, view 2 = view 1 rotated by 60°: z2 = [[c, s], [-s, c]] with c = cos 60° = 1/2, s = sin 60°. Logits
+  # z1·z2ᵀ/T = [[2c, -2s], [2s, 2c]], positives on the diagonal: l_0 = -2c + log(e^2c + e^-2s) and
+  # l_1 = -2c + log(e^2s + e^2c); the loss is their mean.
+  c, s = 0.5, math.sqrt(3) / 2
+  z2 = jnp.array([[c, s], [-s, c]])
+  l0 = -2 * c + math.log(math.exp(2 * c) + math.exp(-2 * s))
+  l1 = -2 * c + math.log(math.exp(2 * s) + math.exp(2 * c))
+  np.testing.assert_allclose(losses.info_nce(z, z2, temperature=0.5), (l0 + l1) / 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5])
+def test_info_nce_matches_numpy_reference_and_is_one_directional(temperature):
+  rng = np.random.default_rng(3)
+  z1, z2 = rng.normal(size=(2, 6, 5)).astype(np.float32)
+  loss = losses.info_nce(z1, z2, temperature)
+  np.testing.assert_allclose(loss, info_nce_numpy(z1, z2, temperature), rtol=1e-5)
+  # Not symmetric in its two views, and not NT-Xent.
+  assert abs(float(losses.info_nce(z2, z1, temperature)) - float(loss)) > 1e-3
+  assert abs(float(losses.nt_xent(z1, z2, temperature)) - float(loss)) > 1e-3
+
+
+def test_info_nce_gathers_negatives_over_devices(devices):
+  rng = np.random.default_rng(4)
+  z1, z2 = rng.normal(size=(2, 16, 8)).astype(np.float32)
+  mesh = parallel.make_mesh(devices)
+
+  def per_device(a, b):
+    return jax.lax.pmean(losses.info_nce(a, b, 0.1, axis_name=parallel.DATA), parallel.DATA)
+
+  sharded = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(P("data"), P("data")), out_specs=P()))
+  np.testing.assert_allclose(sharded(z1, z2), losses.info_nce(z1, z2, 0.1), rtol=1e-5)
+  # Both views' gradients equal the single-device ones (view 2's flows back through the gather).
+  g_sharded = jax.grad(sharded, argnums=(0, 1))(jnp.asarray(z1), jnp.asarray(z2))
+  g_single = jax.grad(losses.info_nce, argnums=(0, 1))(jnp.asarray(z1), jnp.asarray(z2), 0.1)
+  for g_s, g_1 in zip(g_sharded, g_single):
+    np.testing.assert_allclose(g_s, g_1, rtol=1e-4, atol=1e-6)

@@ -1,8 +1,9 @@
 """A faster 2-D convolution for XLA:CPU, a drop-in `conv_general_dilated` for `nnx.Conv`.
 
-XLA:CPU runs the filter gradient of a convolution far below its matmul rate (../shared/DESIGN.md;
-`experiments/benchmark.py`, "tuning"), and strided convolutions below it in both directions. On the CPU this
-module computes, for a 2-D NHWC/HWIO convolution without dilation or groups:
+XLA:CPU runs the filter gradient of a convolution far below the FLOP rate it reaches on a matmul, and strided
+convolutions below it in both directions (the "tuning" rows of `experiments/benchmark.py` time a training step
+with XLA's convolution against this one). On the CPU this module computes, for a 2-D NHWC/HWIO convolution
+without dilation or groups:
 - the filter gradient as gradᵀ [O, N·Ho·Wo] @ (the inputs each kernel tap meets): with stride 1 one GEMM per
   tap (2.8× faster than XLA's on a 16×16×128 ResNet layer), strided one GEMM over the image patches;
 - a strided convolution's forward pass as one matmul over image patches (im2col): patches [N, Ho, Wo,
