@@ -1,5 +1,6 @@
-"""Fine-tuning a trained encoder on the labelled images: the whole encoder or only its last N layers, under a
-new linear classifier, with early stopping on a held-out part of the labelled set (never the test split).
+"""Fine-tuning a trained encoder on the labelled images: the whole encoder or only its last N layers (of those
+its representation reads), under a new linear classifier, with early stopping on a held-out part of the
+labelled set (never the test split).
 
 BatchNorm stays in eval mode (its running averages are not updated): with few labels, batch statistics of
 a small labelled batch would overwrite what pre-training learned. Layers outside the last N receive no
@@ -8,8 +9,10 @@ update at all, bit for bit. By default the new head starts as the linear probe o
 and fine-tuning starts from the probe's accuracy, which early stopping can keep.
 """
 import logging
+from typing import Sequence
 
 import jax
+import jax.extend.core as jcore
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -33,8 +36,10 @@ class Classifier(nnx.Module):
 
 
 def forward_layers(module: nnx.Module, prefix: tuple = ()) -> list[tuple]:
-  """Attribute paths of `module`'s layers in the order the encoder defines (and runs) them: every sub-module
-  attribute is one layer, except that lists and nested encoders are opened into their own layers."""
+  """Attribute paths of `module`'s layers in attribute order: every sub-module attribute with parameters is one
+  layer, except that lists and nested encoders are opened into their own layers. That is the order the encoder
+  defines them in, but `nnx.split`/`nnx.merge` (a restored or abstract encoder) sort attributes by name, and
+  some layers may not feed the representation: `representation_layers` gives those that do, in running order."""
   layers = []
   for name, value in vars(module).items():
     if isinstance(value, nnx.List):
@@ -47,13 +52,66 @@ def forward_layers(module: nnx.Module, prefix: tuple = ()) -> list[tuple]:
   return layers
 
 
-def trainable_filter(encoder: models.Encoder, last_layers: int):
-  """An NNX filter for the parameters fine-tuning updates: the head's, and the encoder's last `last_layers`
-  layers' (every encoder parameter for 0)."""
-  layers = forward_layers(encoder)
+# Primitives whose one sub-jaxpr takes the equation's inputs and gives its outputs, run once: dependence inside
+# them is read from that body (any other equation that gives a used value counts as reading all its inputs).
+CALL_PRIMITIVES = frozenset({"jit", "pjit", "closed_call", "core_call", "remat2", "checkpoint", "custom_jvp_call",
+                             "custom_vjp_call"})
+
+
+def _first_reads(jaxpr: jcore.Jaxpr, used_outputs: Sequence[bool]) -> list[int | None]:
+  """For each input of `jaxpr`, the index of the first equation that reads it among those the used outputs
+  depend on (len(jaxpr.eqns) for an input returned as it is; None: no used output depends on it).
+
+  One backward pass of data dependence: a call (`CALL_PRIMITIVES`) is opened into its body, any other equation
+  (loops, conditionals) counts as reading every input it has, which can only over-count."""
+  live = {v for v, used in zip(jaxpr.outvars, used_outputs) if used and isinstance(v, jcore.Var)}
+  first = {}
+  for i in reversed(range(len(jaxpr.eqns))):
+    eqn = jaxpr.eqns[i]
+    outputs = [v in live for v in eqn.outvars]
+    if not any(outputs):
+      continue
+    bodies = list(jcore.jaxprs_in_params(eqn.params))
+    if eqn.primitive.name in CALL_PRIMITIVES and len(bodies) == 1 and len(bodies[0].invars) == len(eqn.invars):
+      reads = [read is not None for read in _first_reads(bodies[0], outputs)]
+    else:
+      reads = [True] * len(eqn.invars)
+    for v, read in zip(eqn.invars, reads):
+      if read and isinstance(v, jcore.Var):
+        live.add(v)
+        first[v] = i  # Walking backwards, the last one set is the earliest reader.
+  return [first.get(v, len(jaxpr.eqns) if v in live else None) for v in jaxpr.invars]
+
+
+def representation_layers(encoder: models.Encoder, image_shape: tuple[int, ...]) -> list[tuple]:
+  """The layers of `forward_layers(encoder)` whose parameters `encoder.representation` reads for images
+  [B, *image_shape], in the order it runs them: found by data dependence in its traced program
+  (jax.make_jaxpr, nothing computed), so a VAE's `log_var` or AlexNet's layers after its `feature_layer`
+  are left out, whatever order the encoder's attributes are in."""
+  graphdef, params, rest = nnx.split(encoder, nnx.Param, ...)
+  trace = jax.make_jaxpr(lambda params, rest, x: nnx.merge(graphdef, params, rest).representation(x))
+  closed = trace(params, rest, jax.ShapeDtypeStruct((1, *image_shape), jnp.float32))
+  reads = _first_reads(closed.jaxpr, [True] * len(closed.jaxpr.outvars))  # params' leaves come first.
+  names = [jax.tree_util.keystr(path, simple=True, separator=".") + "."
+           for path, _ in jax.tree_util.tree_leaves_with_path(params)]
+  first = {}  # layer -> (first equation reading it, attribute position).
+  for position, layer in enumerate(forward_layers(encoder)):
+    prefix = ".".join(map(str, layer)) + "."
+    at = [read for name, read in zip(names, reads) if name.startswith(prefix) and read is not None]
+    if at:
+      first[layer] = (min(at), position)
+  return sorted(first, key=first.get)
+
+
+def trainable_filter(encoder: models.Encoder, last_layers: int, image_shape: tuple[int, ...]):
+  """An NNX filter for the parameters fine-tuning updates: the head's, and those of the last `last_layers` of
+  the encoder's layers on the path to its representation of images [B, *image_shape] (`representation_layers`;
+  every encoder parameter for 0)."""
+  layers = representation_layers(encoder, image_shape)
   if last_layers < 0 or last_layers > len(layers):
     raise ValueError(f"config.finetune.last_layers={last_layers}: this encoder has {len(layers)} layers "
-                     f"({', '.join('.'.join(map(str, p)) for p in layers)}); use 0 (all) to {len(layers)}.")
+                     f"({', '.join('.'.join(map(str, p)) for p in layers)}) on the path to its representation; "
+                     f"use 0 (all) to {len(layers)}.")
   chosen = [("encoder",) + p for p in layers[len(layers) - last_layers:]] if last_layers else [("encoder",)]
   chosen.append(("head",))
 
@@ -91,7 +149,8 @@ def finetune(encoder: models.Encoder, images: np.ndarray, labels: np.ndarray, te
   if options.head_init == "probe":
     kernel, bias = evaluate.fit_linear_probe(_features(encoder, images[train_idx]), labels[train_idx], num_classes)
     model.head.kernel[...], model.head.bias[...] = kernel, bias
-  graphdef, trainable, frozen = nnx.split(model, trainable_filter(encoder, options.last_layers), ...)
+  is_trainable = trainable_filter(encoder, options.last_layers, images.shape[1:])
+  graphdef, trainable, frozen = nnx.split(model, is_trainable, ...)
   tx = optax.adam(options.learning_rate)
 
   @jax.jit
