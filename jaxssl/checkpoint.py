@@ -10,12 +10,19 @@ import time
 
 import jax
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
+from jax.experimental import multihost_utils
 
 from jaxssl import parallel
 
 # Config keys whose change makes a saved state unusable (its shapes or its meaning differ).
-STATE_KEYS = ("method", "dtype", "model", "data.name", "data.image_size", "optimizer.name")
+# Config keys whose change makes a saved state unusable or mixes two runs in one results.json (its shapes,
+# its meaning, its labelled subset or its random stream differ); the keys read only by evaluation do not count.
+STATE_KEYS = ("method", "seed", "dtype", "model", "data.name", "data.image_size", "data.labels_per_class",
+              "data.label_fraction", "data.split_seed", "optimizer.name")
+EVAL_ONLY_KEYS = ("model.feature_layer",)
 
 
 def manager(directory: str, max_to_keep: int) -> ocp.CheckpointManager:
@@ -39,36 +46,71 @@ def restore(mgr: ocp.CheckpointManager, step: int, like):
                        f"{type(e).__name__}: {str(e)[:400]}") from e
 
 
+def _restore_alone(directory: str, step: int, like):
+  """`restore` of `step`, read by this process without waiting for the others (no cross-process barrier),
+  so that one process can try checkpoints the others do not."""
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+  path = os.path.join(os.path.abspath(directory), str(step), "state")
+  try:
+    return ocp.StandardCheckpointHandler().restore(epath.Path(path), args=ocp.args.StandardRestore(abstract))
+  except Exception as e:
+    raise RuntimeError(f"could not restore the checkpoint of step {step} in {directory}: "
+                       f"{type(e).__name__}: {str(e)[:400]}") from e
+
+
+def _newest_readable(directory: str, steps: list[int], like) -> tuple[int | None, object, list]:
+  """(step, state, failures) of the newest of `steps` in `directory` that restores on this process; step is
+  None when there is none, and failures lists (step, error) of the newer ones that did not restore."""
+  failures = []
+  for step in steps:
+    try:
+      return step, _restore_alone(directory, step, like), failures
+    except RuntimeError as e:
+      logging.warning("%s; trying an earlier checkpoint.", e)
+      failures.append((step, e))
+  return None, like, failures
+
+
 def restore_latest(directory: str, like):
   """(state, True) from the newest checkpoint in `directory` that restores, or (`like`, False) if there is
   none. A newer checkpoint that does not restore (truncated, corrupt) is moved to
   `../unreadable_checkpoints/<step>` with a warning, so that training can save that step again; if none
-  restores, raises and moves nothing."""
+  restores, raises and moves nothing.
+
+  With several processes, process 0 alone looks for that checkpoint and every process restores the step it
+  found; if one of them cannot (a file-system error on one host, say), all raise the same error and nothing
+  moves, so processes never resume from different steps."""
   found = os.path.isdir(directory)
   parallel.barrier("jaxssl_checkpoints_looked_up")  # Every process looks before any creates the folder.
   if not found:
     return like, False
-  mgr = manager(directory, max_to_keep=None)
-  steps = sorted(mgr.all_steps(), reverse=True)
-  failures = []
-  try:
-    for step in steps:
+  with manager(directory, max_to_keep=None) as mgr:  # Every process: the manager syncs them as it opens.
+    steps = sorted(mgr.all_steps(), reverse=True)
+  step, state, failures = (_newest_readable(directory, steps, like) if jax.process_index() == 0
+                           else (None, like, []))
+  if jax.process_count() > 1:  # -1: process 0 found no checkpoints; -2: none of them restored.
+    code = -1 if step is None and not failures else (-2 if step is None else step)
+    code = int(multihost_utils.broadcast_one_to_all(np.int64(code)))
+    step = code if code >= 0 else None
+    failures = failures or ([(None, "see process 0's log")] if code == -2 else [])
+    error = ""
+    if step is not None and jax.process_index() > 0:
       try:
-        state = restore(mgr, step, like)
+        state = _restore_alone(directory, step, like)
       except RuntimeError as e:
-        logging.warning("%s; trying an earlier checkpoint.", e)
-        failures.append((step, e))
-        continue
-      break
-    else:
-      if steps:
-        raise RuntimeError(
-            f"none of the checkpoints in {directory} (steps {steps}) could be restored; the newest failed with: "
-            f"{failures[0][1]}\nNothing was deleted or moved. Pass a new --workdir (or --config.reset=True) to "
-            "start over.")
-      return like, False
-  finally:
-    mgr.close()
+        error = str(e)
+    failed = np.flatnonzero(np.asarray(multihost_utils.process_allgather(np.int32(bool(error)))))
+    if failed.size:
+      raise RuntimeError(
+          f"process 0 restored the checkpoint of step {step} in {directory}, but process(es) {failed.tolist()} "
+          f"could not{': ' + error if error else ''}. Every process stops rather than resume from different "
+          "steps; nothing was moved. Check that every host sees the same files, then rerun.")
+  if step is None:
+    if failures:
+      raise RuntimeError(
+          f"none of the checkpoints in {directory} could be restored; the newest failed with: {failures[0][1]}\n"
+          "Nothing was deleted or moved. Pass a new --workdir (or --config.reset=True) to start over.")
+    return like, False
   if jax.process_index() == 0:
     for bad, _ in failures:
       target = os.path.join(os.path.dirname(os.path.abspath(directory)), "unreadable_checkpoints", str(bad))
@@ -80,8 +122,11 @@ def restore_latest(directory: str, like):
 
 
 def _get(config: dict, dotted: str):
+  """config[a][b] for dotted "a.b" (None if absent), with the EVAL_ONLY_KEYS below it left out."""
   for key in dotted.split("."):
     config = config.get(key) if isinstance(config, dict) else None
+  if isinstance(config, dict):
+    config = {k: v for k, v in config.items() if f"{dotted}.{k}" not in EVAL_ONLY_KEYS}
   return config
 
 
