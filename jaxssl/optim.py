@@ -17,6 +17,9 @@ def check(opt_config: ml_collections.ConfigDict) -> None:
   for key in ("learning_rate", "warmup_steps", "weight_decay"):
     if opt_config[key] < 0:
       raise ValueError(f"config.optimizer.{key} must be >= 0, got {opt_config[key]}.")
+  if opt_config.name == "adam" and opt_config.weight_decay:
+    raise ValueError(f"config.optimizer.weight_decay={opt_config.weight_decay} is not applied by 'adam'; use "
+                     "config.optimizer.name='adamw' (decoupled weight decay), or set weight_decay=0.")
 
 
 def schedule(opt_config: ml_collections.ConfigDict, num_train_steps: int) -> optax.Schedule:

@@ -26,7 +26,8 @@ def test_warmup_then_cosine_to_zero():
 @pytest.mark.parametrize("name", optim.OPTIMIZERS)
 def test_every_optimizer_descends(name):
   # LARS scales a kernel's step by trust_coefficient (1e-3) x ||w|| / ||g||: it needs a large learning rate.
-  tx, _ = optim.create(opt_config(name=name, learning_rate=10.0 if name == "lars" else 0.1, weight_decay=1e-4), 100)
+  decay = 0.0 if name == "adam" else 1e-4  # Adam has no weight decay (see the next test).
+  tx, _ = optim.create(opt_config(name=name, learning_rate=10.0 if name == "lars" else 0.1, weight_decay=decay), 100)
   params = {"w": jnp.ones((3, 3))}
   loss = lambda p: jnp.sum(p["w"] ** 2)
   state = tx.init(params)
@@ -43,3 +44,10 @@ def test_weight_decay_skips_biases():
   zero = {"w": jnp.zeros((2, 2)), "b": jnp.zeros((2,))}
   updates, _ = tx.update(zero, tx.init(params), params)
   assert float(jnp.abs(updates["w"]).sum()) > 0 and float(jnp.abs(updates["b"]).sum()) == 0
+
+
+def test_adam_with_weight_decay_is_a_clear_error():
+  """A set option is applied or rejected: optax.adam has no weight decay, and it used to be dropped silently."""
+  with pytest.raises(ValueError, match=r"weight_decay=0.0005 is not applied by 'adam'; use .*'adamw'"):
+    optim.create(opt_config(name="adam", weight_decay=5e-4), 100)
+  optim.create(opt_config(name="adamw", weight_decay=5e-4), 100)
