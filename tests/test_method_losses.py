@@ -167,3 +167,21 @@ def test_gathered_losses_equal_single_device(devices, name):
   grad_sharded = jax.grad(lambda a: sharded(a, *args[1:]))(jnp.asarray(args[0]))
   grad_single = jax.grad(lambda a: fn(a, *args[1:]))(jnp.asarray(args[0]))
   np.testing.assert_allclose(grad_sharded, grad_single, rtol=1e-4, atol=1e-6)
+
+
+def test_paws_loss_needs_no_state_from_build():
+  """The loss reads the number of classes from the model it is given, so a PAWS instance that never built
+  (one that only computes the loss, e.g. on a loaded model) gives the same loss as the one that built it."""
+  from flax import nnx
+  from jaxssl import config as config_lib, methods
+  config = config_lib.base_config("paws")
+  config.model.width, config.model.features = 8, 16
+  builder = methods.create(config)
+  model = builder.build((32, 32, 1), 4, nnx.Rngs(0))
+  rng = np.random.default_rng(0)
+  batch = {"unlabelled": rng.integers(0, 256, (6, 32, 32, 1), np.uint8),
+           "labelled": rng.integers(0, 256, (8, 32, 32, 1), np.uint8), "label": np.repeat(np.arange(4), 2)}
+  key = jax.random.key(0)
+  loss, _ = builder.loss(model, batch, key)
+  fresh_loss, _ = methods.create(config).loss(model, batch, key)
+  assert np.isfinite(loss) and float(fresh_loss) == float(loss)

@@ -12,10 +12,11 @@ from jaxssl.methods.base import Method
 
 class PAWSModel(nnx.Module):
   """encoder -> projector (`head`) -> predictor: calling it gives the projector's output h; the anchors of the
-  loss are predictor(h) (the identity with no predictor_dims)."""
+  loss are predictor(h) (the identity with no predictor_dims). `num_classes`: the support labels' classes."""
 
-  def __init__(self, encoder: nnx.Module, head: nnx.Module, predictor: nnx.Module):
+  def __init__(self, encoder: nnx.Module, head: nnx.Module, predictor: nnx.Module, num_classes: int):
     self.encoder, self.head, self.predictor = encoder, head, predictor
+    self.num_classes = num_classes
 
   def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
     return self.head(self.encoder(images, train=train), train=train)
@@ -38,12 +39,12 @@ class PAWS(Method):
         "multicrop": 0, "multicrop_size": 18, "multicrop_scale": (0.05, 0.3)})
 
   def build(self, image_shape, num_classes, rngs):
-    self.num_classes = num_classes
     encoder = self.build_encoder(image_shape, rngs)
     o = self.options
     head = self.head(encoder.features, o.projector_dims, rngs, o.projector_batch_norm)
     out_features = o.projector_dims[-1] if o.projector_dims else encoder.features
-    model = PAWSModel(encoder, head, self.head(out_features, o.predictor_dims, rngs, o.projector_batch_norm))
+    model = PAWSModel(encoder, head, self.head(out_features, o.predictor_dims, rngs, o.projector_batch_norm),
+                      num_classes)
     if self.options.multicrop:
       size = self.options.multicrop_size
       try:
@@ -70,6 +71,6 @@ class PAWS(Method):
                for kc in jax.random.split(k[3], o.multicrop)]
       small = model.predictor(model(jnp.concatenate(crops), train=True), train=True)
     targets = (h[:n], h[n:2 * n], h[2 * n:]) if o.predictor_dims else None
-    ce, me_max = losses.paws_terms((z[:n], z[n:2 * n]), z[2 * n:], batch["label"], self.num_classes, o.tau,
+    ce, me_max = losses.paws_terms((z[:n], z[n:2 * n]), z[2 * n:], batch["label"], model.num_classes, o.tau,
                                    o.sharpen_temperature, o.label_smoothing, o.me_max, small, targets, axis_name)
     return ce + me_max, {"paws_ce": ce, "paws_me_max": me_max}
