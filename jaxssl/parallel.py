@@ -18,6 +18,8 @@ from jax import lax
 from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from jaxssl import models
+
 DATA = "data"
 
 
@@ -90,7 +92,7 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, lo
     def global_loss(params):
       # copy=True: fresh Variables at this trace level, which BatchNorm may update (the State's own
       # Variables belong to the outer trace, and NNX refuses to mutate them here).
-      model = nnx.merge(graphdef, params, state.rest, copy=True)
+      model = models.set_batch_axis(nnx.merge(graphdef, params, state.rest, copy=True), DATA)  # Global batch.
       loss, metrics = loss_fn(model, batch, step_key, DATA)
       return lax.pmean(loss, DATA), (metrics, nnx.state(model, nnx.Not(nnx.Param)))
 

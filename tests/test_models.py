@@ -198,6 +198,29 @@ def test_batch_norm_uses_the_global_batch_on_4_devices(devices):
   assert min(jax.tree.leaves(moved)) > 0  # Every running average was updated.
 
 
+def test_a_built_model_runs_in_train_mode_outside_the_train_step():
+  """Research code fine-tunes a method's encoder in its own loop: train-mode BatchNorm there normalises over
+  the batch it is given (it was bound to the train step's "data" axis: NameError), and over a mapped axis
+  it names with `models.set_batch_axis`, where 4 devices equal 1 device on the whole batch."""
+  from jax.sharding import PartitionSpec as P
+  config = few_steps_config("simclr", "resnet18", 16)
+  config.model.width = 8
+  model = methods.create(config).build((16, 16, 3), 10, nnx.Rngs(0))
+  images = jax.random.uniform(jax.random.key(1), (8, 16, 16, 3))
+  whole = model.encoder(images, train=True)  # The batch's own statistics.
+  assert whole.shape == (8, model.encoder.features) and np.isfinite(whole).all()
+  halves = jnp.concatenate([model.encoder(images[:4], train=True), model.encoder(images[4:], train=True)])
+  assert not np.allclose(whole, halves, atol=1e-3)  # Statistics of each call's batch: they differ.
+  graphdef, state = nnx.split(model.encoder)
+
+  def per_device(state, x):
+    return models.set_batch_axis(nnx.merge(graphdef, state, copy=True), "batch")(x, train=True)
+
+  mesh = jax.make_mesh((4,), ("batch",), axis_types=(jax.sharding.AxisType.Auto,), devices=jax.devices()[:4])
+  mapped = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P("batch")), out_specs=P("batch")))
+  np.testing.assert_allclose(mapped(state, images), whole, rtol=1e-4, atol=1e-4)
+
+
 def test_bottleneck_blocks_train():
   """ResNet-50's block (1×1, 3×3, 1×1 with a projection shortcut) in a 4-block ResNet: one SGD step on a
   train-mode loss moves every parameter and updates every BatchNorm running average."""

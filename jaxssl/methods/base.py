@@ -3,7 +3,6 @@ import ml_collections
 from flax import nnx
 
 from jaxssl import augment, models
-from jaxssl.parallel import DATA
 
 
 class Method:
@@ -36,14 +35,14 @@ class Method:
     raise NotImplementedError
 
   def build_encoder(self, image_shape: tuple[int, int, int], rngs: nnx.Rngs) -> models.Encoder:
-    """The encoder named by `config.model` for images of `image_shape` [H, W, C], in `config.dtype`, its
-    BatchNorm statistics averaged over the train step's device axis (the global batch)."""
-    return models.build_encoder(self.config.model, image_shape[-1], image_shape[0], rngs, dtype=self.config.dtype,
-                                axis_name=DATA)
+    """The encoder named by `config.model` for images of `image_shape` [H, W, C], in `config.dtype`. Its
+    BatchNorm layers use the batch they see; the train step averages them over the global batch
+    (`models.set_batch_axis`)."""
+    return models.build_encoder(self.config.model, image_shape[-1], image_shape[0], rngs, dtype=self.config.dtype)
 
   def head(self, in_features: int, dims, rngs: nnx.Rngs, batch_norm: bool = False) -> models.MLP:
-    """An MLP head [B, in_features] -> [B, dims[-1]] (identity for no dims), BatchNorm over the global batch."""
-    return models.MLP(in_features, tuple(dims), batch_norm=batch_norm, axis_name=DATA, rngs=rngs)
+    """An MLP head [B, in_features] -> [B, dims[-1]] (identity for no dims); BatchNorm as `build_encoder`'s."""
+    return models.MLP(in_features, tuple(dims), batch_norm=batch_norm, rngs=rngs)
 
   def views(self, key, images, axis_name: str | None, view_config: augment.ViewConfig | None = None):
     """Augmented views of uint8 images [b, H, W, C] -> float [b, H, W, C], keyed per global example

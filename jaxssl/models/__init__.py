@@ -10,7 +10,7 @@ from flax import nnx
 from jaxssl.models import alexnet, resnet, wrn
 from jaxssl.models.convnet import ConvNet
 from jaxssl.models.heads import MLP, EncoderAndHead
-from jaxssl.models.layers import Encoder
+from jaxssl.models.layers import Encoder, set_batch_axis
 from jaxssl.models.vae import VAE, ConvDecoder, GaussianEncoder
 
 CIFAR_STEM_MAX_SIZE = 64  # stem="auto": images up to this size get the CIFAR stem.
@@ -76,4 +76,4 @@ def build_encoder(model_config: ml_collections.ConfigDict, in_channels: int, ima
 
 
 __all__ = ["ConvDecoder", "ConvNet", "ENCODERS", "Encoder", "EncoderAndHead", "GaussianEncoder", "MLP", "VAE",
-           "build_encoder", "compute_dtype", "get"]
+           "build_encoder", "compute_dtype", "get", "set_batch_axis"]

@@ -43,6 +43,17 @@ def batch_norm(features: int, *, momentum: float = 0.9, zero_init: bool = False,
                        scale_init=nnx.initializers.zeros if zero_init else nnx.initializers.ones, rngs=rngs)
 
 
+def set_batch_axis(module: nnx.Module, axis_name: str | None) -> nnx.Module:
+  """Makes every BatchNorm in `module` average its batch statistics over the mapped axis `axis_name` (the
+  global batch under a shard_map / pmap over that axis), or over the local batch only (None). Models are
+  built with None, so they run in train mode anywhere; jaxssl's train step sets its "data" axis on its own
+  copy. Returns `module`, changed in place."""
+  for _, m in nnx.iter_modules(module):
+    if isinstance(m, nnx.BatchNorm):
+      m.axis_name = axis_name
+  return module
+
+
 class ConvBN(nnx.Module):
   """`conv` then `batch_norm`: x [B, H, W, C_in] -> [B, H', W', C_out]; train=True normalises with (and
   updates the running averages from) the batch statistics, train=False with the running averages."""
