@@ -5,7 +5,6 @@ Both work on pre-extracted features, so no gradient can reach the encoder. `extr
 encoder over every process's host images on every device of a mesh.
 """
 import functools
-import logging
 from typing import Callable, Sequence
 
 import jax
@@ -58,6 +57,12 @@ def _knn_predict(bank, bank_labels, queries, *, num_classes, ks, temperature, we
   return jnp.moveaxis(lax.map(predict, chunks), 1, 0).reshape(len(ks), -1)
 
 
+def knn_ks(ks: Sequence[int], bank_size: int) -> tuple[int, ...]:
+  """The neighbour counts kNN computes for the requested `ks` over a bank of `bank_size` examples: each
+  clamped to the bank size, duplicates dropped, in the order given (e.g. (20, 200) over 100 -> (20, 100))."""
+  return tuple(dict.fromkeys(min(int(k), bank_size) for k in ks))
+
+
 def knn_predict(bank: np.ndarray, bank_labels: np.ndarray, queries: np.ndarray, num_classes: int,
                 ks: Sequence[int] = (20, 200), temperature: float = 0.07, weighted: bool = True,
                 chunk_size: int = 256) -> dict[int, np.ndarray]:
@@ -66,23 +71,25 @@ def knn_predict(bank: np.ndarray, bank_labels: np.ndarray, queries: np.ndarray, 
   Args:
     bank: features [N, D] of the labelled set; bank_labels: int [N].
     queries: features [M, D] to classify.
-    ks: neighbour counts to evaluate at once (each clamped to N).
+    ks: neighbour counts to evaluate at once; a k above N is computed as k = N (`knn_ks`).
     temperature: votes are weighted exp(similarity / T) when `weighted`, else each neighbour votes 1.
     chunk_size: queries per block; only [chunk_size, N] similarities exist at a time.
 
   Returns:
-    {k: predicted labels int [M]} (keys are the requested ks). Ties go to the lowest class index.
+    {k: predicted labels int [M]} keyed by the k actually computed (`knn_ks(ks, N)`). Ties go to the
+    lowest class index.
   """
-  clamped = tuple(min(k, len(bank)) for k in ks)
-  if clamped != tuple(ks):
-    logging.warning("kNN: the labelled bank has only %d examples; k=%s evaluated as k=%s.", len(bank), ks, clamped)
-  num_queries = len(queries)
-  padded = np.concatenate([queries, np.zeros((-num_queries % chunk_size, queries.shape[1]), queries.dtype)])
-  preds = _knn_predict(jnp.asarray(bank), jnp.asarray(bank_labels, jnp.int32), jnp.asarray(padded),
-                       num_classes=num_classes, ks=clamped, temperature=temperature, weighted=weighted,
+  computed = knn_ks(ks, len(bank))
+  preds = _knn_predict(jnp.asarray(bank), jnp.asarray(bank_labels, jnp.int32), _pad_rows(queries, chunk_size),
+                       num_classes=num_classes, ks=computed, temperature=temperature, weighted=weighted,
                        chunk_size=chunk_size)
-  preds = np.asarray(preds)[:, :num_queries]
-  return {k: preds[i] for i, k in enumerate(ks)}
+  preds = np.asarray(preds)[:, :len(queries)]
+  return {k: preds[i] for i, k in enumerate(computed)}
+
+
+def _pad_rows(x: np.ndarray, multiple: int) -> jax.Array:
+  """x [M, D] with zero rows appended up to a multiple of `multiple`."""
+  return jnp.asarray(np.concatenate([x, np.zeros((-len(x) % multiple, x.shape[1]), x.dtype)]))
 
 
 def _probe_loss(params, x, y, row_weights, weight_decay):
@@ -139,11 +146,16 @@ def fit_linear_probe(x: np.ndarray, y: np.ndarray, num_classes: int, fit: np.nda
   return w, np.asarray(params["b"]) - mean @ w
 
 
-def _probe_predict(x: np.ndarray, y: np.ndarray, fit: np.ndarray | None, queries: np.ndarray, num_classes: int,
-                   steps: int, learning_rate: float, weight_decay: float) -> np.ndarray:
-  """Labels [M] that a probe trained on the rows `fit` (bool [N]) of x [N, D] predicts for queries [M, D]."""
+def _probe_logits(x: np.ndarray, y: np.ndarray, fit: np.ndarray | None, queries: np.ndarray, num_classes: int,
+                  steps: int, learning_rate: float, weight_decay: float) -> np.ndarray:
+  """Logits [M, C] that a probe trained on the rows `fit` (bool [N]) of x [N, D] gives queries [M, D]."""
   w, b = fit_linear_probe(x, y, num_classes, fit, steps, learning_rate, weight_decay)
-  return np.argmax(queries @ w + b, -1)
+  return queries @ w + b
+
+
+def _probe_predict(x, y, fit, queries, num_classes, steps, learning_rate, weight_decay) -> np.ndarray:
+  """Labels [M] that a probe trained on the rows `fit` of x predicts for queries (see `_probe_logits`)."""
+  return np.argmax(_probe_logits(x, y, fit, queries, num_classes, steps, learning_rate, weight_decay), -1)
 
 
 def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
@@ -158,48 +170,84 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
                                       weight_decay) == test_y))
 
 
+def pick_learning_rate(learning_rates: Sequence[float], correct: Sequence[int], losses_: Sequence[float],
+                       loss_rtol: float = 1e-3) -> float:
+  """The probe's learning rate by a fixed rule that rounding cannot flip: of the rates whose held-out
+  correct count `correct` is within one example of the best, the one with the lowest held-out cross-entropy
+  `losses_`; losses within `loss_rtol` (relative) of that lowest count as tied, and the smallest rate wins.
+  A non-finite loss (features of a diverged encoder) counts as the highest."""
+  losses_ = [loss if np.isfinite(loss) else np.inf for loss in losses_]
+  best = max(correct)
+  near = [i for i, c in enumerate(correct) if c >= best - 1]
+  lowest = min(losses_[i] for i in near)
+  tied = [i for i in near if losses_[i] <= lowest + loss_rtol * abs(lowest)]
+  return float(min(learning_rates[i] for i in tied))
+
+
 def select_probe_learning_rate(x: np.ndarray, y: np.ndarray, num_classes: int, learning_rates: Sequence[float],
                                holdout_fraction: float = 0.2, seed: int = 0, steps: int = 500,
                                weight_decay: float = 1e-4) -> float | None:
-  """The learning rate of `learning_rates` whose probe, trained on the rest of the labelled features x [N, D],
-  is most accurate on a stratified `holdout_fraction` of them (ties: the first). The test split is never
-  seen. None when a class has too few examples to hold one out (fewer than 2)."""
+  """The learning rate of `learning_rates` picked by `pick_learning_rate` from probes trained on the rest of
+  the labelled features x [N, D] and scored on a stratified `holdout_fraction` of them. The test split is
+  never seen. None when a class has too few examples to hold one out (fewer than 2)."""
   split = holdout_split(y, num_classes, holdout_fraction, seed)
   if split is None:
     return None
   held = split[1]
   fit = np.ones(len(y), bool)
   fit[held] = False
-  scores = [np.mean(_probe_predict(x, y, fit, x[held], num_classes, steps, lr, weight_decay) == y[held])
-            for lr in learning_rates]
-  return learning_rates[int(np.argmax(scores))]
+  correct, held_losses = [], []
+  for lr in learning_rates:
+    logits = _probe_logits(x, y, fit, x[held], num_classes, steps, lr, weight_decay)
+    correct.append(int(np.sum(np.argmax(logits, -1) == y[held])))
+    held_losses.append(float(optax.softmax_cross_entropy_with_integer_labels(
+        jnp.asarray(logits, jnp.float32), jnp.asarray(y[held], jnp.int32)).mean()))
+  return pick_learning_rate(learning_rates, correct, held_losses)
+
+
+@functools.partial(jax.jit, static_argnames=("num_classes", "tau", "chunk_size"))
+def _snn_predict(bank, bank_labels, queries, *, num_classes, tau, chunk_size):
+  bank = losses.l2_normalize(bank)
+  targets = jax.nn.one_hot(bank_labels, num_classes)
+
+  def predict(q):  # q [chunk, D] -> [chunk]
+    sims = jnp.dot(losses.l2_normalize(q), bank.T, precision=lax.Precision.HIGHEST)
+    return jnp.argmax(jax.nn.softmax(sims / tau, -1) @ targets, -1)
+
+  return lax.map(predict, queries.reshape(-1, chunk_size, queries.shape[-1])).reshape(-1)
 
 
 def snn_predict(bank: np.ndarray, bank_labels: np.ndarray, queries: np.ndarray, num_classes: int,
-                tau: float = 0.1) -> np.ndarray:
+                tau: float = 0.1, chunk_size: int = 256) -> np.ndarray:
   """PAWS's own classifier: the soft nearest-neighbour class distribution over the whole labelled bank,
-  softmax(cos(q, bank) / τ) · onehot(labels), argmax. bank [N, D], queries [M, D] -> int labels [M]."""
-  targets = jax.nn.one_hot(jnp.asarray(bank_labels), num_classes)
-  probs = losses.snn(losses.l2_normalize(jnp.asarray(queries)), losses.l2_normalize(jnp.asarray(bank)), targets, tau)
-  return np.asarray(jnp.argmax(probs, -1))
+  softmax(cos(q, bank) / τ) · onehot(labels), argmax. bank [N, D], queries [M, D] -> int labels [M].
+  Like kNN, it works through `chunk_size` queries at a time ([chunk_size, N] similarities, full fp32)."""
+  preds = _snn_predict(jnp.asarray(bank), jnp.asarray(bank_labels, jnp.int32), _pad_rows(queries, chunk_size),
+                       num_classes=num_classes, tau=float(tau), chunk_size=chunk_size)
+  return np.asarray(preds)[:len(queries)]
 
 
 def evaluate_features(bank: np.ndarray, bank_labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray,
-                      num_classes: int, eval_config: ml_collections.ConfigDict) -> dict[str, float]:
+                      num_classes: int, eval_config: ml_collections.ConfigDict
+                      ) -> tuple[dict[str, float], dict[str, float]]:
   """Test accuracy of a representation under each protocol, with the labelled training features [N, D] as
-  the kNN bank, the probe's training set and the soft-nearest-neighbour support:
-  `knn_k<k>` (every k of `eval_config.knn_k`, votes `knn_vote`), `probe` (learning rate `probe_lr`, picked
-  from `probe_learning_rates` on held-out labelled features), and `snn` (PAWS's classifier, τ = `snn_tau`)."""
+  the kNN bank, the probe's training set and the soft-nearest-neighbour support.
+
+  Returns (accuracies, choices). accuracies: `knn_k<k>` for each k computed (`knn_ks(eval_config.knn_k, N)`,
+  votes `knn_vote`), `probe` and `snn` (PAWS's classifier, τ = `snn_tau`). choices: the hyperparameters
+  evaluation picked, `probe_lr` (from `probe_learning_rates` on held-out labelled features; with one label
+  a class, nothing can be held out and it is `probe_learning_rate`)."""
   preds = knn_predict(bank, bank_labels, test, num_classes, tuple(eval_config.knn_k), eval_config.knn_temperature,
                       weighted=eval_config.knn_vote == "weighted")
-  metrics = {f"knn_k{k}": float(np.mean(p == test_labels)) for k, p in preds.items()}
+  accuracies = {f"knn_k{k}": float(np.mean(p == test_labels)) for k, p in preds.items()}
   probe = dict(steps=eval_config.probe_steps, weight_decay=eval_config.probe_weight_decay)
   lr = None
   if eval_config.probe_learning_rates:
     lr = select_probe_learning_rate(bank, bank_labels, num_classes, tuple(eval_config.probe_learning_rates),
                                     eval_config.probe_holdout_fraction, **probe)
-  metrics["probe_lr"] = lr or eval_config.probe_learning_rate  # One label a class: nothing to hold out.
-  metrics["probe"] = linear_probe(bank, bank_labels, test, test_labels, num_classes,
-                                  learning_rate=metrics["probe_lr"], **probe)
-  metrics["snn"] = float(np.mean(snn_predict(bank, bank_labels, test, num_classes, eval_config.snn_tau) == test_labels))
-  return metrics
+  choices = {"probe_lr": lr or eval_config.probe_learning_rate}
+  accuracies["probe"] = linear_probe(bank, bank_labels, test, test_labels, num_classes,
+                                     learning_rate=choices["probe_lr"], **probe)
+  accuracies["snn"] = float(np.mean(snn_predict(bank, bank_labels, test, num_classes, eval_config.snn_tau)
+                                    == test_labels))
+  return accuracies, choices

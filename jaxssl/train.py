@@ -51,9 +51,10 @@ def create_state(method: methods.Method, dataset: data.Dataset, config: ml_colle
 
 
 def evaluate_state(embed, state: parallel.TrainState, dataset: data.Dataset, mesh: jax.sharding.Mesh,
-                   eval_config: ml_collections.ConfigDict) -> dict[str, float]:
-  """kNN and linear-probe test accuracy of the encoder in `state` (labelled split = bank / probe train set),
-  on the whole test split: each process embeds its test shard and a 1/P part of the labelled set."""
+                   eval_config: ml_collections.ConfigDict) -> tuple[dict[str, float], dict[str, float]]:
+  """(accuracies, choices) of `evaluate.evaluate_features` for the encoder in `state` (labelled split = bank /
+  probe train set), on the whole test split: each process embeds its test shard and a 1/P part of the
+  labelled set."""
   features = functools.partial(embed, state.params, state.rest)
   own = data.process_shard(dataset.labelled_images, (jax.process_index(), jax.process_count()))
   bank = evaluate.extract_features(features, own, mesh, eval_config.batch_size)
@@ -119,14 +120,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
       write_json(os.path.join(workdir, "config.json"), config.to_dict())
 
     def run_eval(step: int) -> None:
-      metrics = evaluate_state(embed, state, dataset, mesh, config.eval)
-      writer.write_scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
-      results["evals"][str(step)] = metrics
+      accuracies, choices = evaluate_state(embed, state, dataset, mesh, config.eval)
+      writer.write_scalars(step, {**{f"eval/{k}": v for k, v in accuracies.items()},
+                                  **{f"eval_choice/{k}": v for k, v in choices.items()}})
+      results["evals"][str(step)] = accuracies
+      results.setdefault("eval_choices", {})[str(step)] = choices
       if is_main:
         write_json(results_path, results)
 
-    if start_step == 0:
-      run_eval(0)  # The untrained encoder: the baseline every later evaluation is read against.
+    computed_ks = evaluate.knn_ks(config.eval.knn_k, len(dataset.labelled_images))
+    if computed_ks != tuple(config.eval.knn_k):
+      logging.warning("kNN: the labelled bank has %d images, so config.eval.knn_k=%s is computed (and reported) "
+                      "as k=%s.", len(dataset.labelled_images), tuple(config.eval.knn_k), computed_ks)
+    if start_step == 0 or (start_step % config.eval_every_steps == 0 and str(start_step) not in results["evals"]):
+      run_eval(start_step)  # Step 0: the untrained encoder; a resume: the evaluation a preemption skipped.
     report = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps, writer=writer)
     batch_fn = data.make_batch_fn(dataset, method.batch_sizes(), config.seed, jax.process_index(),
                                   jax.process_count(), method.stratified_labels)
@@ -145,17 +152,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
         if is_last or step % config.log_every_steps == 0:
           writer.write_scalars(step, {**{f"train/{k}": v for k, v in train_metrics.items()},
                                       "train/learning_rate": float(lr(step - 1))})
-      if is_last or step % config.eval_every_steps == 0:
-        run_eval(step)
-      if is_last or stopping or step % config.checkpoint_every_steps == 0:
+      if stopping:  # Save before anything slow: a preemption's grace period can be short. Evaluate on resume.
         checkpoint.save(ckpt, step, state)
-      if stopping:
         ckpt.wait_until_finished()
         results.update(train=train_metrics, preempted_at_step=step, wall_time_s=time.time() - start_time)
         if is_main:
           write_json(results_path, results)
         logging.warning("stopped at step %d on request; its checkpoint is saved in %s.", step, workdir)
         return results
+      if is_last or step % config.eval_every_steps == 0:
+        run_eval(step)
+      if is_last or step % config.checkpoint_every_steps == 0:
+        checkpoint.save(ckpt, step, state)
 
     final_step = config.num_train_steps
     if str(final_step) not in results["evals"]:  # Resumed after the end: evaluate the restored state once.

@@ -37,19 +37,25 @@ def data_seen(config):
 
 
 def run(method):
-  """(losses, final params as numpy, evaluation metrics) of STEPS train steps over every device of every
-  process, evaluated on the whole test split."""
+  """(losses, final params as numpy, features) of STEPS train steps over every device of every process;
+  features: the labelled bank's and the whole test split's (every process's shard, gathered), and the
+  evaluation of those features as `train.evaluate_state` makes it ("eval/<accuracy>", "choice/<name>")."""
   import helpers
-  from jaxssl import augment, data, methods, parallel, train
+  from jaxssl import augment, data, evaluate, methods, parallel, train
   config = config_for(method)
   mesh = parallel.make_mesh()
   losses, _, state = helpers.train_steps(config, mesh, STEPS)
   dataset = data.load(config.data)
   graphdef = train.create_state(methods.create(config), dataset, config)[0]
-  embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
-  metrics = train.evaluate_state(embed, parallel.replicate(mesh, state), dataset, mesh, config.eval)
+  embed = functools.partial(parallel.make_embed_fn(graphdef, mesh, augment.to_float),
+                            *parallel.replicate(mesh, (state.params, state.rest)))
+  own = data.process_shard(dataset.labelled_images, (jax.process_index(), jax.process_count()))
+  features = {"bank": evaluate.extract_features(embed, own, mesh, config.eval.batch_size),
+              "test": evaluate.extract_features(embed, dataset.test_images, mesh, config.eval.batch_size)}
+  accuracies, choices = train.evaluate_state(embed.func, parallel.replicate(mesh, state), dataset, mesh, config.eval)
+  features.update({f"eval/{k}": v for k, v in accuracies.items()}, **{f"choice/{k}": v for k, v in choices.items()})
   params = {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(state.params)}
-  return losses, params, metrics
+  return losses, params, features
 
 
 def main():
@@ -63,10 +69,9 @@ def main():
   save = functools.partial(np.savez, allow_pickle=False) if process_id == 0 else lambda *a, **k: None
   save(os.path.join(out_dir, "data.npz"), **data_seen(config_for("simclr")))
   for method in METHODS:
-    losses, params, metrics = run(method)
-    print(method, "losses", losses, "eval", metrics, flush=True)
-    save(os.path.join(out_dir, f"{method}.npz"), losses=np.array(losses), **params,
-         **{f"eval/{k}": v for k, v in metrics.items()})
+    losses, params, features = run(method)
+    print(method, "losses", losses, flush=True)
+    save(os.path.join(out_dir, f"{method}.npz"), losses=np.array(losses), **params, **features)
   jax.distributed.shutdown()
 
 

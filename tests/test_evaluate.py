@@ -4,6 +4,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 from jaxssl import augment, config as config_lib, evaluate, models, parallel
@@ -43,8 +44,8 @@ def test_knn_separable_clusters_and_small_bank():
   bank = centres[labels] + rng.normal(size=(40, 32))
   test_labels = np.repeat(np.arange(4), 25)
   queries = centres[test_labels] + rng.normal(size=(100, 32))
-  preds = evaluate.knn_predict(bank, labels, queries, 4, ks=(20, 200))  # k=200 > 40: clamped to 40.
-  assert np.mean(preds[20] == test_labels) == 1.0 and np.mean(preds[200] == test_labels) == 1.0
+  preds = evaluate.knn_predict(bank, labels, queries, 4, ks=(20, 200))  # k=200 > 40: computed as k=40.
+  assert np.mean(preds[20] == test_labels) == 1.0 and np.mean(preds[40] == test_labels) == 1.0
 
 
 def test_linear_probe_learns_a_linear_rule():
@@ -90,8 +91,9 @@ def test_evaluation_leaves_encoder_bit_identical(devices):
   images = rng.integers(0, 256, (30, 32, 32, 1), np.uint8)
   features = evaluate.extract_features(embed, images, mesh, batch_size=8)  # 4 batches, the last one padded.
   labels = np.arange(30) % 3
-  metrics = evaluate.evaluate_features(features, labels, features, labels, 3, config.eval)
-  assert set(metrics) == {"knn_k20", "knn_k200", "probe", "probe_lr", "snn"}
+  metrics, choices = evaluate.evaluate_features(features, labels, features, labels, 3, config.eval)
+  assert set(metrics) == {"knn_k20", "knn_k30", "probe", "snn"}  # k=200 over a bank of 30: computed as k=30.
+  assert set(choices) == {"probe_lr"}
   jax.tree.map(np.testing.assert_array_equal, before, jax.tree.map(np.array, params))
   # Features of the padded, sharded extraction equal a plain forward pass.
   direct = model.encoder(augment.to_float(images))
@@ -116,11 +118,47 @@ def test_probe_learning_rate_is_picked_on_held_out_labelled_features_never_the_t
   config = config_lib.base_config("simclr").eval
   config.probe_learning_rates = (1e-5, 0.1)  # 1e-5 barely moves in 500 steps: the held-out part must show it.
   test_x = rng.normal(size=(100, 8))
-  picked = [evaluate.evaluate_features(x, y, test_x, test_y, 3, config)["probe_lr"]
+  picked = [evaluate.evaluate_features(x, y, test_x, test_y, 3, config)[1]["probe_lr"]
             for test_y in (np.argmax(test_x @ w, 1), rng.integers(0, 3, 100))]
   assert picked == [0.1, 0.1]  # The same choice whatever the test labels are.
-  one_each = evaluate.evaluate_features(x[:3], np.arange(3), test_x, y[:100], 3, config)
+  one_each = evaluate.evaluate_features(x[:3], np.arange(3), test_x, y[:100], 3, config)[1]
   assert one_each["probe_lr"] == config.probe_learning_rate  # Nothing to hold out: the configured default.
+
+
+@pytest.mark.parametrize("correct, losses, picked", [
+    ((50, 50, 50), (0.90, 0.40, 0.41), 0.1),   # Accuracy tied: the lower held-out loss.
+    ((50, 49, 45), (0.90, 0.40, 0.30), 0.1),   # Within one example of the best counts as tied; 45 does not.
+    ((50, 48, 50), (0.40, 0.10, 0.4002), 0.01),  # Losses within 1e-3 (relative): the smallest rate.
+    ((40, 50, 20), (0.10, 0.50, 0.05), 0.1),   # A clear accuracy lead wins over a lower loss.
+])
+def test_probe_learning_rate_rule(correct, losses, picked):
+  assert evaluate.pick_learning_rate((0.01, 0.1, 1.0), correct, losses) == picked
+
+
+def test_knn_reports_the_k_it_computed():
+  """A k above the bank size is computed as k = bank size and reported under that k, not the requested one."""
+  rng = np.random.default_rng(5)
+  bank, labels, queries = rng.normal(size=(30, 4)), np.arange(30) % 3, rng.normal(size=(7, 4))
+  preds = evaluate.knn_predict(bank, labels, queries, 3, ks=(20, 200, 300))
+  assert sorted(preds) == [20, 30]
+  np.testing.assert_array_equal(preds[30], evaluate.knn_predict(bank, labels, queries, 3, ks=(30,))[30])
+  assert evaluate.knn_ks((20, 200), 100) == (20, 100) and evaluate.knn_ks((5,), 100) == (5,)
+
+
+def test_soft_nearest_neighbour_is_chunked_and_matches_a_float64_reference():
+  """snn_predict works through `chunk_size` queries at a time (as kNN: only [chunk, N] similarities at once;
+  before, the whole [M, N] matrix, 2 GB at 10k × 50k) at full float32 precision, and agrees with numpy."""
+  rng = np.random.default_rng(6)
+  bank, labels, queries = rng.normal(size=(500, 8)), rng.integers(0, 5, 500), rng.normal(size=(1000, 8))
+  normalise = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)
+  logits = normalise(queries) @ normalise(bank).T / 0.1
+  weights = np.exp(logits - logits.max(1, keepdims=True))
+  reference = np.argmax(weights @ np.eye(5)[labels], 1)
+  np.testing.assert_array_equal(evaluate.snn_predict(bank, labels, queries, 5, chunk_size=64), reference)
+  lowered = evaluate._snn_predict.lower(jnp.zeros((500, 8)), jnp.zeros(500, jnp.int32), jnp.zeros((1024, 8)),
+                                        num_classes=5, tau=0.1, chunk_size=64)
+  temp = lowered.compile().memory_analysis().temp_size_in_bytes
+  assert temp < 1024 * 500 * 4, temp  # Less than one whole [M, N] float32 similarity matrix.
 
 
 def test_soft_nearest_neighbour_classifier_on_separable_clusters():

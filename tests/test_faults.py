@@ -114,3 +114,55 @@ def test_checkpoint_of_another_config_is_a_clear_error_and_reset_starts_over(tmp
   longer = tiny_config(steps=4)
   longer.model.width = 16
   assert train.train_and_evaluate(longer, str(tmp_path))["start_step"] == 2
+
+
+def test_preemption_at_an_eval_step_saves_first_and_evaluates_on_resume(tmp_path, monkeypatch):
+  """A stop request at a step that is also an evaluation step checkpoints it and returns before any
+  evaluation (a preemption's grace period can be short); the resumed run evaluates that step first."""
+  from jaxssl import preemption
+  config = tiny_config(steps=6)
+  config.eval_every_steps = 1
+  calls = []
+  real_eval, real_save = train.evaluate_state, train.checkpoint.save
+
+  def evaluate_state(embed, state, *args):
+    calls.append(("eval", int(state.step)))
+    return real_eval(embed, state, *args)
+
+  def save(mgr, step, state):
+    calls.append(("save", step))
+    real_save(mgr, step, state)
+
+  monkeypatch.setattr(train, "evaluate_state", evaluate_state)
+  monkeypatch.setattr(train.checkpoint, "save", save)
+  monkeypatch.setattr(preemption.StopRequest, "requested", lambda self, step: step == 3)
+  first = train.train_and_evaluate(config, str(tmp_path))
+  assert first["preempted_at_step"] == 3 and sorted(first["evals"]) == ["0", "1", "2"]
+  assert calls[-3:] == [("eval", 2), ("save", 2), ("save", 3)]  # Step 3: no evaluation before its save, nor after.
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "3"]
+  monkeypatch.setattr(preemption.StopRequest, "requested", lambda self, step: False)
+  resumed = train.train_and_evaluate(config, str(tmp_path))
+  assert resumed["start_step"] == 3 and sorted(resumed["evals"], key=int) == ["0", "1", "2", "3", "4", "5", "6"]
+  assert calls[calls.index(("save", 3)) + 1] == ("eval", 3)  # The resume's first act: step 3's evaluation.
+
+
+@pytest.mark.parametrize("key, value", [("seed", 1), ("data.labels_per_class", 4), ("data.split_seed", 1),
+                                        ("data.label_fraction", 0.5)])
+def test_resume_refuses_a_different_labelled_subset_or_seed(tmp_path, key, value):
+  """These keys change the labelled subset or the random stream: resuming would mix two runs in one
+  results.json."""
+  train.train_and_evaluate(tiny_config(steps=2), str(tmp_path))
+  other = tiny_config(steps=4)
+  if key == "data.label_fraction":
+    other.data.labels_per_class = -1
+  section, _, leaf = key.rpartition(".")
+  (other[section] if section else other)[leaf] = value
+  with pytest.raises(ValueError, match=rf"holds checkpoints of a different config \(.*{key.split('.')[-1]}"):
+    train.train_and_evaluate(other, str(tmp_path))
+
+
+def test_resume_allows_a_change_read_only_by_evaluation(tmp_path):
+  train.train_and_evaluate(tiny_config(steps=2), str(tmp_path))
+  other = tiny_config(steps=4)
+  other.model.feature_layer = "conv3"  # Read by AlexNet's evaluation only; the state is the same.
+  assert train.train_and_evaluate(other, str(tmp_path))["start_step"] == 2

@@ -104,8 +104,9 @@ def test_image_folder_trains_and_the_encoder_loads_back_with_the_same_numbers(tm
   ds = data.load(config.data)
   bank, test = encoder.embed(ds.labelled_images), encoder.embed(ds.test_images)
   assert bank.shape == (6, 16) and bank.dtype == np.float32
-  metrics = evaluate.evaluate_features(bank, ds.labelled_labels, test, ds.test_labels, 3, config.eval)
+  metrics, choices = evaluate.evaluate_features(bank, ds.labelled_labels, test, ds.test_labels, 3, config.eval)
   assert metrics == {k: v for k, v in results["final"].items() if k != "step"}
+  assert choices == results["eval_choices"][str(results["final"]["step"])]
   with pytest.raises(ValueError, match=r"uint8 images \[N, 32, 32, 3\]"):
     encoder.embed(ds.test_images[..., :1])
   grid = tensorboard_image(tmp_path / "run", "augmented_views")  # 8 images of the first batch + 2 views each.
