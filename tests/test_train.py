@@ -88,11 +88,15 @@ def final_params(workdir, config):
 
 def test_nan_loss_stops_without_checkpointing_the_bad_state(tmp_path):
   config = tiny_config(steps=8)
-  config.log_every_steps = 1
-  config.optimizer.name, config.optimizer.learning_rate = "sgd", 1e12
-  with pytest.raises(FloatingPointError, match=r"non-finite training metrics at step \d+.*last good checkpoint"):
+  config.log_every_steps = config.checkpoint_every_steps = 1
+  # Warm-up from 0: step 1 takes no step (and is checkpointed), then the rate of 1e12 blows the loss up.
+  config.optimizer.name, config.optimizer.learning_rate, config.optimizer.warmup_steps = "sgd", 1e12, 4
+  with pytest.raises(FloatingPointError, match=r"non-finite training metrics at step \d+.*last good checkpoint") as e:
     train.train_and_evaluate(config, str(tmp_path))
   steps = [int(s) for s in os.listdir(tmp_path / "checkpoints") if s.isdigit()]
+  assert steps and f"last good checkpoint is step {max(steps)} " in str(e.value), (steps, str(e.value))
+  bad = int(str(e.value).split("at step ")[1].split(":")[0])
+  assert max(steps) == bad - 1  # Every step before the bad one was saved; the bad one was not.
   for step in steps:  # Whatever was saved holds finite parameters.
     config.num_train_steps = step
     assert all(np.isfinite(p).all() for p in jax.tree.leaves(final_params(str(tmp_path), config)[1]))
