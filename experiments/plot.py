@@ -4,8 +4,8 @@
   python experiments/plot.py curves OUT.png runs/simclr runs/paws ...
 
 `sweep` writes `<csv dir>/<metric>_vs_labels.png` for each metric: accuracy against labels per class (log
-axis), one line per method, error bars the standard deviation over seeds. `curves` plots `eval/knn_k20`
-(solid) and `eval/knn_k200` (dashed) against the training step for each run, read from its TensorBoard
+axis), one line per method, error bars the standard deviation over seeds. `curves` plots each `eval/knn_k<k>`
+a run logged (the smallest k solid, larger ones dashed) against the training step, read from its TensorBoard
 events, like the Keras baselines' kNN curves.
 """
 import argparse
@@ -68,13 +68,25 @@ def read_scalars(workdir: str, tag: str) -> tuple[np.ndarray, np.ndarray]:
   return steps, np.array([points[s] for s in steps])
 
 
+def knn_tags(workdir: str) -> list[str]:
+  """The `eval/knn_k<k>` tags in a run's TensorBoard events, by k (k is the one computed: see knn_ks)."""
+  from tensorboard.backend.event_processing import event_accumulator
+  tags = set()
+  for path in glob.glob(os.path.join(workdir, "events.out.tfevents.*")):
+    events = event_accumulator.EventAccumulator(path, size_guidance={event_accumulator.TENSORS: 0})
+    events.Reload()
+    tags |= {t for t in events.Tags()["tensors"] if t.startswith("eval/knn_k")}
+  return sorted(tags, key=lambda t: int(t[len("eval/knn_k"):]))
+
+
 def plot_knn_curves(workdirs: list[str], out_png: str) -> int:
-  """Writes kNN accuracy (k=20 solid, k=200 dashed) vs step for each run to `out_png`; returns the number
-  of lines drawn."""
+  """Writes kNN accuracy (the smallest k solid, larger ones dashed) vs step for each run to `out_png`; returns
+  the number of lines drawn."""
   fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
   lines = 0
   for i, workdir in enumerate(workdirs):
-    for tag, style in (("eval/knn_k20", "-"), ("eval/knn_k200", "--")):
+    for j, tag in enumerate(knn_tags(workdir)):
+      style = "-" if j == 0 else "--"
       steps, values = read_scalars(workdir, tag)
       if len(steps):
         ax.plot(steps, values, style, color=f"C{i}", label=f"{os.path.basename(workdir.rstrip('/'))} {tag[5:]}")

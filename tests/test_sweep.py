@@ -63,8 +63,9 @@ def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
   png = str(tmp_path / "probe.png")
   assert plot.plot_sweep(os.path.join(out, "results.csv"), "probe", png) == 2  # One line per method.
   assert Image.open(png).format == "PNG"
-  curves = str(tmp_path / "curves.png")  # kNN k=20 and k=200 of each run, from its TensorBoard events.
-  assert plot.plot_knn_curves([os.path.join(out, "runs", r) for r in ("simclr_s0", "supervised_l2_s0")], curves) == 4
+  curves = str(tmp_path / "curves.png")  # Each run's kNN curves, from its TensorBoard events: k=20 and k=50
+  # (k=200 over SimCLR's 50-image bank), and k=20 alone for supervised's 20-image bank.
+  assert plot.plot_knn_curves([os.path.join(out, "runs", r) for r in ("simclr_s0", "supervised_l2_s0")], curves) == 3
   assert Image.open(curves).size == (600, 400)
   table = report.markdown_table(rows, ["knn_k20", "probe"])
   assert "| method | 2/class | 5/class |" in table and table.count("| simclr |") == 2
