@@ -19,6 +19,28 @@ import jax  # noqa: E402  (after XLA_FLAGS, before any test imports jax)
 import pytest  # noqa: E402
 
 
+# The quick tier (`pytest -m "not slow"`) leaves out the tests that train or compile whole models: every
+# test in these files, and these tests elsewhere (a test function's name, or a file's name for all of it).
+SLOW_FILES = ("test_multiprocess.py", "test_faults.py", "test_sweep.py", "test_finetune.py")
+SLOW_TESTS = (
+    "test_readme_python_examples_run_in_order", "test_image_folder_trains_and_the_encoder_loads_back_with_the_same",
+    "test_arrays_from_research_code_train_with_unlabelled_rows", "test_simclr_on_digits_beats_the_untrained_encoder",
+    "test_supervised_on_digits_learns", "test_each_method_on_digits_beats_the_untrained_encoder",
+    "test_vae_on_digits_improves_its_elbo", "test_nan_loss_stops_without_checkpointing_the_bad_state",
+    "test_command_line_runs_and_prints_accuracies", "test_train_step_same_on_1_and_4_devices",
+    "test_batch_norm_uses_the_global_batch_on_4_devices", "test_each_encoder_trains_under_simclr_and_paws",
+    "test_a_built_model_runs_in_train_mode_outside_the_train_step", "test_eval_mode_uses_running_averages",
+    "test_batch_statistics_are_checkpointed", "test_bfloat16_forward_matches_float32",
+    "test_kernel_gradient_under_shard_map_matches_xla_conv", "test_bfloat16_compute_keeps_float32_kernel_gradients",
+    "test_config_runs_two_steps_and_evaluates", "test_flagship_paws_stl10_command_runs_as_written")
+
+
+def pytest_collection_modifyitems(items):
+  for item in items:
+    if item.path.name in SLOW_FILES or item.originalname.startswith(SLOW_TESTS):
+      item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def devices():
   assert len(jax.devices()) == 4, "tests expect 4 virtual CPU devices (see conftest.py)"
