@@ -80,7 +80,8 @@ def main(argv):
           f"(without --config.reset) to resume.")
     return
   final = results["final"]
-  summary = "  ".join(f"{k}={v:.4f}" for k, v in sorted(final.items()) if k != "step")
+  knn_first = lambda k: (0, int(k[5:])) if k.startswith("knn_k") else (1, k)  # knn_k20 before knn_k100.
+  summary = "  ".join(f"{k}={final[k]:.4f}" for k in sorted(final, key=knn_first) if k != "step")
   logging.info("done: %s", summary)
   print(f"{FLAGS.config.method} on {FLAGS.config.data.name}, step {final['step']}: {summary}")
   print(f"wall time {results['wall_time_s']:.1f}s; results in {FLAGS.workdir}/results.json")
