@@ -69,22 +69,6 @@ def test_nt_xent_invariances_and_gradient():
   assert losses.nt_xent(z1, z1 + 0.01 * z2, 0.2) < loss
 
 
-def test_nt_xent_gathers_negatives_over_devices(devices):
-  rng = np.random.default_rng(2)
-  z1, z2 = rng.normal(size=(2, 16, 8)).astype(np.float32)
-  mesh = parallel.make_mesh(devices)
-
-  def per_device(a, b):
-    return jax.lax.pmean(losses.nt_xent(a, b, 0.1, axis_name=parallel.DATA), parallel.DATA)
-
-  sharded = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(P("data"), P("data")), out_specs=P()))
-  np.testing.assert_allclose(sharded(z1, z2), losses.nt_xent(z1, z2, 0.1), rtol=1e-5)
-  # And its gradient equals the single-device gradient.
-  g_sharded = jax.grad(lambda a: sharded(a, z2))(jnp.asarray(z1))
-  g_single = jax.grad(lambda a: losses.nt_xent(a, z2, 0.1))(jnp.asarray(z1))
-  np.testing.assert_allclose(g_sharded, g_single, rtol=1e-4, atol=1e-6)
-
-
 def test_info_nce_hand_computed():
   # Two images, identical orthogonal views, T=1: each view-1 row sees its positive at cosine 1 and one view-2
   # negative at cosine 0 (no view-1 negatives), so every anchor's loss is -log(e / (e + 1)) = log(1 + 1/e).
@@ -112,18 +96,20 @@ def test_info_nce_matches_numpy_reference_and_is_one_directional(temperature):
   assert abs(float(losses.nt_xent(z1, z2, temperature)) - float(loss)) > 1e-3
 
 
-def test_info_nce_gathers_negatives_over_devices(devices):
-  rng = np.random.default_rng(4)
+@pytest.mark.parametrize("loss_name", ["nt_xent", "info_nce"])
+def test_contrastive_losses_gather_negatives_over_devices(devices, loss_name):
+  loss_fn = getattr(losses, loss_name)
+  rng = np.random.default_rng(2)
   z1, z2 = rng.normal(size=(2, 16, 8)).astype(np.float32)
   mesh = parallel.make_mesh(devices)
 
   def per_device(a, b):
-    return jax.lax.pmean(losses.info_nce(a, b, 0.1, axis_name=parallel.DATA), parallel.DATA)
+    return jax.lax.pmean(loss_fn(a, b, 0.1, axis_name=parallel.DATA), parallel.DATA)
 
   sharded = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(P("data"), P("data")), out_specs=P()))
-  np.testing.assert_allclose(sharded(z1, z2), losses.info_nce(z1, z2, 0.1), rtol=1e-5)
+  np.testing.assert_allclose(sharded(z1, z2), loss_fn(z1, z2, 0.1), rtol=1e-5)
   # Both views' gradients equal the single-device ones (view 2's flows back through the gather).
   g_sharded = jax.grad(sharded, argnums=(0, 1))(jnp.asarray(z1), jnp.asarray(z2))
-  g_single = jax.grad(losses.info_nce, argnums=(0, 1))(jnp.asarray(z1), jnp.asarray(z2), 0.1)
+  g_single = jax.grad(loss_fn, argnums=(0, 1))(jnp.asarray(z1), jnp.asarray(z2), 0.1)
   for g_s, g_1 in zip(g_sharded, g_single):
     np.testing.assert_allclose(g_s, g_1, rtol=1e-4, atol=1e-6)
