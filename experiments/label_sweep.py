@@ -68,13 +68,13 @@ def uses_labels(config) -> bool:
 def evaluate_checkpoint(workdir: str, config, with_finetune: bool = False) -> dict[str, float]:
   """kNN, probe and soft-nearest-neighbour test accuracy of the run in `workdir` with `config.data`'s labelled
   subset as bank / probe set; with `with_finetune`, also the test accuracy after fine-tuning it on that subset
-  (`config.finetune`, the config's augmentation on training batches). The metrics are also logged (clu
-  writer, in `<workdir>/label_sweep/`, at step = labels per class) and added to the run's results.json under
+  (`config.finetune`, the config's augmentation on training batches). The metrics are also logged (TensorBoard,
+  in `<workdir>/label_sweep/`, at step = labels per class) and added to the run's results.json under
   "label_sweep" / "<labels per class>"."""
   import contextlib
-  from clu import metric_writers
   import jaxssl
   from jaxssl import augment, data, evaluate, finetune, train
+  from jaxssl.metrics import MetricWriter
 
   encoder = jaxssl.load_encoder(workdir)
   dataset = data.load(config.data)
@@ -87,7 +87,7 @@ def evaluate_checkpoint(workdir: str, config, with_finetune: bool = False) -> di
                               augment.ViewConfig.from_config(config.augment), seed=config.seed)
     metrics["finetune"] = tuned["accuracy"]
   labels = config.data.labels_per_class
-  with contextlib.closing(metric_writers.create_default_writer(os.path.join(workdir, "label_sweep"))) as writer:
+  with contextlib.closing(MetricWriter(os.path.join(workdir, "label_sweep"))) as writer:
     writer.write_scalars(labels, {f"label_sweep/{k}": v for k, v in metrics.items()})
   results_path = os.path.join(workdir, "results.json")
   results = train.read_json(results_path)

@@ -1,9 +1,9 @@
 """jaxssl: self- and semi-supervised representation learning on images with JAX and Flax NNX.
 
 Import the parts you need (`from jaxssl import losses, models, data, evaluate`); importing them parses no
-flags and touches no accelerator. `jaxssl.train_and_evaluate(config, workdir)` runs a training job (it loads
-`jaxssl.train`, which imports TensorFlow and hides accelerators from it); `jaxssl.load_encoder(workdir)`
-brings a trained encoder into your code.
+flags and touches no accelerator. `jaxssl.train_and_evaluate(config, workdir)` runs a training job, and
+`jaxssl.load_encoder(workdir)` brings a trained encoder into your code. TensorFlow is imported only to read
+TFDS datasets and image folders (`pip install 'jaxssl[tfds]'`).
 """
 __version__ = "0.1.0"
 

@@ -79,9 +79,10 @@ def main(argv):
     print(f"stopped at step {results['preempted_at_step']} on request; checkpoint saved. Rerun the same command "
           f"(without --config.reset) to resume.")
     return
+  from jaxssl.metrics import format_accuracies  # pylint: disable=g-import-not-at-top
+
   final = results["final"]
-  knn_first = lambda k: (0, int(k[5:])) if k.startswith("knn_k") else (1, k)  # knn_k20 before knn_k100.
-  summary = "  ".join(f"{k}={final[k]:.4f}" for k in sorted(final, key=knn_first) if k != "step")
+  summary = format_accuracies({k: v for k, v in final.items() if k != "step"})
   logging.info("done: %s", summary)
   print(f"{FLAGS.config.method} on {FLAGS.config.data.name}, step {final['step']}: {summary}")
   print(f"wall time {results['wall_time_s']:.1f}s; results in {FLAGS.workdir}/results.json")

@@ -12,18 +12,13 @@ import math
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-tf.config.set_visible_devices([], "GPU")  # TF is only the input pipeline (and clu's event writer).
-
-import jax  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import jax
 import ml_collections
 import numpy as np
-from clu import metric_writers, periodic_actions
 from flax import nnx
 
 from jaxssl import augment, checkpoint, config as config_lib, data, evaluate, methods, optim, parallel, preemption
+from jaxssl.metrics import MetricWriter, Progress, format_accuracies
 
 
 def write_json(path: str, obj) -> None:
@@ -104,7 +99,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
   results_path = os.path.join(workdir, "results.json")
 
   with checkpoint.manager(ckpt_dir, config.max_checkpoints_to_keep) as ckpt, preemption.StopRequest() as stop, \
-       contextlib.closing(metric_writers.create_default_writer(workdir, just_logging=not is_main)) as writer:
+       contextlib.closing(MetricWriter(workdir if is_main else None)) as writer:
     start_step = int(state.step)
     if start_step > config.num_train_steps:
       raise ValueError(f"{workdir} holds a checkpoint of step {start_step}, past config.num_train_steps="
@@ -124,6 +119,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
       writer.write_scalars(step, {**{f"eval/{k}": v for k, v in accuracies.items()},
                                   **{f"eval_choice/{k}": v for k, v in choices.items()}})
       results["evals"][str(step)] = accuracies
+      logging.info("eval at step %d: %s", step, format_accuracies(accuracies))
       results.setdefault("eval_choices", {})[str(step)] = choices
       if is_main:
         write_json(results_path, results)
@@ -134,7 +130,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
                       "as k=%s.", len(dataset.labelled_images), tuple(config.eval.knn_k), computed_ks)
     if start_step == 0 or (start_step % config.eval_every_steps == 0 and str(start_step) not in results["evals"]):
       run_eval(start_step)  # Step 0: the untrained encoder; a resume: the evaluation a preemption skipped.
-    report = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps, writer=writer)
+    progress = Progress(start_step, config.num_train_steps, sum(method.batch_sizes().values()))
     batch_fn = data.make_batch_fn(dataset, method.batch_sizes(), config.seed, jax.process_index(),
                                   jax.process_count(), method.stratified_labels)
     sync_every = math.gcd(config.log_every_steps, config.checkpoint_every_steps)
@@ -143,7 +139,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
       if step == 1:
         write_view_grid(writer, method, batch, config.seed)
       state, metrics = train_step(state, parallel.shard_batch(mesh, batch))
-      report(step, time.time())
+      if step == start_step + 1:  # The first step compiles: the rate counts from its end.
+        jax.block_until_ready(metrics)
+        progress = Progress(step, config.num_train_steps, progress.images_per_step)
       is_last = step == config.num_train_steps
       stopping = not is_last and stop.requested(step)  # Preemption: checkpoint this step, then return.
       if is_last or stopping or step % sync_every == 0:  # Fetching metrics syncs the host: only here and before saves.
@@ -152,6 +150,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
         if is_last or step % config.log_every_steps == 0:
           writer.write_scalars(step, {**{f"train/{k}": v for k, v in train_metrics.items()},
                                       "train/learning_rate": float(lr(step - 1))})
+          progress.log(step, train_metrics)
       if stopping:  # Save before anything slow: a preemption's grace period can be short. Evaluate on resume.
         checkpoint.save(ckpt, step, state)
         ckpt.wait_until_finished()
@@ -162,6 +161,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
         return results
       if is_last or step % config.eval_every_steps == 0:
         run_eval(step)
+        progress.restart_clock()
       if is_last or step % config.checkpoint_every_steps == 0:
         checkpoint.save(ckpt, step, state)
 

@@ -2,11 +2,13 @@
 import dataclasses
 import gzip
 import os
+import sys
 
 import numpy as np
 import pytest
 
 from jaxssl import config as config_lib, data
+from jaxssl.data import sources
 
 
 def test_labelled_indices_stratified_and_reproducible():
@@ -156,3 +158,9 @@ def test_embedded_sources_read_process_shards():
 def test_unknown_dataset_lists_valid_names():
   with pytest.raises(ValueError, match=r"unknown dataset 'imagenet'.*'cifar10'.*'digits'"):
     data.get_source("imagenet")
+
+
+def test_tfds_without_tensorflow_says_what_to_install(monkeypatch):
+  monkeypatch.setitem(sys.modules, "tensorflow", None)  # As if it were not installed.
+  with pytest.raises(ImportError, match=r"the TFDS dataset 'cifar10' needs TensorFlow .*pip install 'jaxssl\[tfds\]'"):
+    sources.tfds_source("cifar10", image_size=32)

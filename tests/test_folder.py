@@ -115,13 +115,15 @@ def test_image_folder_trains_and_the_encoder_loads_back_with_the_same_numbers(tm
 
 def tensorboard_image(workdir, tag):
   """The image logged under `tag` in a workdir's TensorBoard events, decoded: uint8 [H, W, C]."""
-  import tensorflow as tf
+  import io
+  from PIL import Image
+  from tensorboard.backend.event_processing import event_file_loader
 
   for path in glob.glob(str(workdir / "events.out.tfevents.*")):
-    for event in tf.compat.v1.train.summary_iterator(path):
+    for event in event_file_loader.EventFileLoader(path).Load():
       for value in event.summary.value:
         if value.tag == tag and value.metadata.plugin_data.plugin_name == "images":
-          return tf.io.decode_png(tf.make_ndarray(value.tensor)[2]).numpy()
+          return np.asarray(Image.open(io.BytesIO(value.tensor.string_val[2])))
   raise AssertionError(f"no image {tag!r} in {workdir}")
 
 

@@ -143,7 +143,7 @@ def test_two_process_job_stops_together_on_one_sigterm_and_resumes(tmp_path):
   procs = start_job([*TINY, f"--workdir={workdir}", "--config.num_train_steps=100000"], tmp_path)
   try:
     deadline = time.time() + 240
-    while "] [5] train/" not in (tmp_path / "process0.log").read_text():  # Process 0 logs step 5.
+    while "step 5/" not in (tmp_path / "process0.log").read_text():  # Process 0 logs step 5.
       assert all(p.poll() is None for p in procs) and time.time() < deadline, "the job ended or stalled early"
       time.sleep(0.1)
   except BaseException:

@@ -58,7 +58,7 @@ def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
 
   logged = train.read_json(os.path.join(out, "runs", "simclr_s0", "results.json"))["label_sweep"]
   assert sorted(logged) == ["2", "5"] and logged["5"]["finetune"] == float(rows[3]["finetune"])
-  assert os.listdir(os.path.join(out, "runs", "simclr_s0", "label_sweep"))  # The clu writer's events.
+  assert os.listdir(os.path.join(out, "runs", "simclr_s0", "label_sweep"))  # The TensorBoard events.
 
   png = str(tmp_path / "probe.png")
   assert plot.plot_sweep(os.path.join(out, "results.csv"), "probe", png) == 2  # One line per method.

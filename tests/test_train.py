@@ -1,6 +1,7 @@
 """End to end on digits: runs that learn, checkpoint resume, bad input, the command line, the configs."""
 import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -132,17 +133,29 @@ def test_every_config_is_complete_and_valid(path):
   assert config.to_dict().keys() == config_lib.base_config(config.method).to_dict().keys()
 
 
-def run_main(*args, timeout=600):
+def run_main(*args, timeout=600, env=None):
   return subprocess.run([sys.executable, "-m", "jaxssl.main", *args], cwd=ROOT, capture_output=True, text=True,
-                        timeout=timeout, env={**os.environ, "XLA_FLAGS": ""})
+                        timeout=timeout, env={**os.environ, "XLA_FLAGS": "", **(env or {})})
 
 
 def test_command_line_runs_and_prints_accuracies(tmp_path):
-  out = run_main("--config=configs/simclr_digits.py", f"--workdir={tmp_path}", "--config.num_train_steps=3",
-                 "--config.batch_size=32", "--config.eval.probe_steps=20")
+  """The main job on digits, with TensorFlow unimportable (the core needs none): accuracies on stdout, one
+  progress line per log step, TensorBoard events."""
+  no_tf = tmp_path / "no_tf"
+  no_tf.mkdir()
+  (no_tf / "tensorflow.py").write_text("raise ImportError('TensorFlow is blocked in this test')\n")
+  workdir = tmp_path / "run"
+  out = run_main("--config=configs/simclr_digits.py", f"--workdir={workdir}", "--config.num_train_steps=3",
+                 "--config.batch_size=32", "--config.eval.probe_steps=20", "--config.log_every_steps=1",
+                 env={"PYTHONPATH": os.pathsep.join(filter(None, [str(no_tf), os.environ.get("PYTHONPATH")]))})
   assert out.returncode == 0, out.stderr[-3000:]
   assert "simclr on digits, step 3: knn_k20=" in out.stdout and "probe=" in out.stdout
   assert "orbax" not in out.stderr  # Checkpointing stays quiet on the console.
+  assert re.search(r"step 1/3  loss=[0-9.]+  grad_norm=[0-9.]+\n", out.stderr), out.stderr  # It compiles: no rate.
+  for step in (2, 3):
+    assert re.search(rf"step {step}/3  loss=[0-9.]+  .* [0-9]+ images/s  ETA 0:00:\d\d\n", out.stderr), out.stderr
+  assert "eval at step 3: knn_k20=" in out.stderr
+  assert glob.glob(str(workdir / "events.out.tfevents.*"))
 
 
 def test_command_line_rejects_a_mistyped_key(tmp_path):
@@ -152,7 +165,8 @@ def test_command_line_rejects_a_mistyped_key(tmp_path):
 
 
 def test_library_import_has_no_side_effects():
-  code = ("import sys; from jaxssl import losses, models, data, evaluate, augment; "
+  code = ("import sys; from jaxssl import losses, models, data, evaluate, augment, train, finetune, metrics; "
+          "import jaxssl; jaxssl.load_encoder; "
           "assert 'tensorflow' not in sys.modules, 'TF imported'; "
           "from absl import flags; assert not flags.FLAGS.is_parsed(); print('ok')")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)

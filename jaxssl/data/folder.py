@@ -13,14 +13,14 @@ import os
 
 import numpy as np
 
-from jaxssl.data.sources import Arrays, process_shard, tf_resize
+from jaxssl.data.sources import Arrays, import_tensorflow, process_shard, tf_resize
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
 
 def _image_files(root: str) -> list[str]:
   """Every image file under `root` (any depth), in sorted order."""
-  import tensorflow as tf
+  tf, _ = import_tensorflow("an image folder")
 
   found = []
   for directory, _, files in tf.io.gfile.walk(root):
@@ -31,7 +31,7 @@ def _image_files(root: str) -> list[str]:
 def list_classes(root: str, class_names: list[str] | None = None) -> tuple[list[str], np.ndarray, list[str]]:
   """(image paths, int32 labels, class names) of a folder of class sub-folders. With `class_names` (those of
   the training folder), the sub-folders must be among them and labels follow that order."""
-  import tensorflow as tf
+  tf, _ = import_tensorflow("an image folder")
 
   if not root or not tf.io.gfile.isdir(root):
     raise FileNotFoundError(f"image folder {root!r} does not exist; set config.data.train_dir (and test_dir) to "
@@ -55,7 +55,7 @@ def list_classes(root: str, class_names: list[str] | None = None) -> tuple[list[
 def read_images(paths: list[str], image_size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
   """(uint8 images [M, S, S, channels], int64 positions in `paths` [M]) of the files that decode; the others
   are skipped with one warning that counts and names them."""
-  import tensorflow as tf
+  tf, _ = import_tensorflow("an image folder")
 
   def load(position, path):
     image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)

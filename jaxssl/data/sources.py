@@ -118,9 +118,24 @@ TFDS_SPLITS = {
 }
 
 
+def import_tensorflow(purpose: str):
+  """(tensorflow, tensorflow_datasets), imported on first use by the sources that read with them (TFDS
+  datasets, image folders), with accelerators hidden from TF: it only reads data. The rest of jaxssl needs
+  neither; without them, a clear error says what to install."""
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # No oneDNN / CPU-feature banners on the console.
+  try:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ImportError(f"{purpose} needs TensorFlow and TensorFlow Datasets, which jaxssl's core does not: "
+                      "pip install 'jaxssl[tfds]' (tensorflow-cpu and tensorflow-datasets).") from e
+  tf.config.set_visible_devices([], "GPU")
+  return tf, tfds
+
+
 def tf_resize(image, size: int):
   """A uint8 [H, W, C] TF image resized to [size, size, C] (antialiased bilinear, rounded), in tf.data."""
-  import tensorflow as tf
+  tf, _ = import_tensorflow("resizing images with tf.data")
 
   if image.shape[0] == size and image.shape[1] == size:  # Known static size (TFDS): nothing to do.
     return image
@@ -132,10 +147,7 @@ def _tfds_split(name: str, split: str, image_size: int, data_dir: str,
                 shard: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
   """Reads shard (index, count) of one TFDS split as (uint8 images [N, S, S, C], int32 labels [N]), resized
   on the host with TF."""
-  import tensorflow as tf
-  import tensorflow_datasets as tfds
-
-  tf.config.set_visible_devices([], "GPU")  # TF is only the input pipeline: accelerators stay with JAX.
+  tf, tfds = import_tensorflow(f"the TFDS dataset {name!r}")
   if shard[1] > 1:
     split = tfds.split_for_jax_process(split, process_index=shard[0], process_count=shard[1])
   try:
@@ -159,7 +171,7 @@ def _tfds_split(name: str, split: str, image_size: int, data_dir: str,
 
 def tfds_source(name: str, image_size: int, tfds_data_dir: str = "", shard: tuple[int, int] = (0, 1), **_) -> Arrays:
   """A TFDS image-classification dataset by name (see TFDS_SPLITS)."""
-  import tensorflow_datasets as tfds
+  _, tfds = import_tensorflow(f"the TFDS dataset {name!r}")
 
   train_split, test_split, unlabelled_split = TFDS_SPLITS[name]
   read = functools.partial(_tfds_split, name, image_size=image_size, data_dir=tfds_data_dir, shard=shard)

@@ -1,0 +1,46 @@
+"""TensorBoard events written without TensorFlow read back as TF's own summaries do: scalars through
+TensorBoard's event reader (as experiments/plot.py reads them), images as PNGs."""
+import io
+import os
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from tensorboard.backend.event_processing import event_file_loader
+
+from jaxssl.metrics import MetricWriter
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments"))
+import plot  # noqa: E402
+
+
+def test_scalars_and_images_read_back(tmp_path):
+  writer = MetricWriter(str(tmp_path))
+  writer.write_scalars(1, {"eval/knn_k20": 0.25, "train/loss": 3.5})
+  writer.write_scalars(7, {"eval/knn_k20": 0.75})
+  grid = np.random.default_rng(0).integers(0, 256, (1, 6, 10, 3), np.uint8)
+  writer.write_images(0, {"views": grid, "grey": grid[..., :1].astype(np.float32) / 255})
+  writer.close()
+  steps, values = plot.read_scalars(str(tmp_path), "eval/knn_k20")
+  np.testing.assert_array_equal(steps, [1, 7])
+  np.testing.assert_allclose(values, [0.25, 0.75])
+  assert plot.knn_tags(str(tmp_path)) == ["eval/knn_k20"]
+  images = {}
+  [path] = tmp_path.glob("events.out.tfevents.*")
+  for event in event_file_loader.EventFileLoader(str(path)).Load():
+    for value in event.summary.value:
+      if value.metadata.plugin_data.plugin_name == "images":
+        width, height, png = value.tensor.string_val
+        assert (int(width), int(height)) == (10, 6)
+        images[value.tag] = np.asarray(Image.open(io.BytesIO(png)))
+  np.testing.assert_array_equal(images["views"], grid[0])
+  np.testing.assert_array_equal(images["grey"], grid[0, ..., 0])  # Floats in [0, 1] round back to the bytes.
+
+
+def test_no_logdir_writes_nothing_and_bad_images_are_an_error(tmp_path):
+  writer = MetricWriter(None)
+  writer.write_scalars(1, {"loss": 1.0})
+  writer.close()
+  with pytest.raises(ValueError, match=r"expected images \[N, H, W, 1 or 3\], got shape \(6, 10\)"):
+    MetricWriter(str(tmp_path)).write_images(0, {"x": np.zeros((6, 10))})
