@@ -226,3 +226,173 @@ def triplet(anchor: jax.Array, positive: jax.Array, margin: float = 0.5, axis_na
   d_pos = jnp.sum((anchor - positive) ** 2, axis=-1)
   d_neg = jnp.sum((anchor - negative) ** 2, axis=-1)
   return jnp.mean(jnp.maximum(0.0, d_pos - d_neg + margin))
+
+
+def _sum_over_devices(x: jax.Array, axis_name: str | None) -> jax.Array:
+  """x summed over the devices along `axis_name` (x itself without one)."""
+  return x if axis_name is None else lax.psum(x, axis_name)
+
+
+def _global_rows(n: int, axis_name: str | None) -> int | jax.Array:
+  """Rows in the global batch when every device along `axis_name` holds n."""
+  return n if axis_name is None else n * lax.psum(1, axis_name)
+
+
+def _global_batch_mean(x: jax.Array, axis_name: str | None) -> jax.Array:
+  """Mean of x [n, ...] over the rows of the global batch: the sum over every device's rows / their count."""
+  return _sum_over_devices(jnp.sum(x, axis=0), axis_name) / _global_rows(x.shape[0], axis_name)
+
+
+def byol(p1: jax.Array, p2: jax.Array, z1: jax.Array, z2: jax.Array) -> jax.Array:
+  """BYOL's symmetric regression loss (Grill et al. 2020).
+
+  p1, p2: float [n, D], the online network's predictions for views 1 and 2; z1, z2: float [n, D], the target
+  network's projections of the same views (row i of all four from image i), under stop-gradient. Each
+  direction is the squared distance of the L2-normalised vectors, 2 − 2·cos(p, z), and the two are summed:
+    l_i = (2 − 2·cos(p1_i, z2_i)) + (2 − 2·cos(p2_i, z1_i)),   in [0, 8].
+
+  Normalisation: the MEAN over the n images of that sum. Needs no other device's rows, so there is no
+  `axis_name`: under `jax.shard_map` it is this device's mean, and pmean over devices gives the global one.
+  """
+  def direction(p, z):
+    return 2.0 - 2.0 * jnp.sum(l2_normalize(p) * l2_normalize(lax.stop_gradient(z)), axis=-1)
+
+  return jnp.mean(direction(p1, z2) + direction(p2, z1))
+
+
+def moco_v3(q1: jax.Array, q2: jax.Array, k1: jax.Array, k2: jax.Array, temperature: float = 0.2,
+            axis_name: str | None = None) -> jax.Array:
+  """MoCo v3's symmetric contrastive loss (Chen, Xie & He 2021).
+
+  q1, q2: float [n, D], the base encoder's queries for views 1 and 2; k1, k2: float [n, D], the momentum
+  encoder's keys of the same views (row i of all four from image i), under stop-gradient and gathered from
+  every device along `axis_name` (N = n × devices keys). Both are L2-normalised. Each direction is
+    ctr(q, k) = 2T · mean_i −log( exp(q_i · k_{o+i} / T) / Σ_j exp(q_i · k_j / T) ),   j over the N keys,
+  with the positive at the global diagonal (o = this device's offset in the gathered keys); the 2T factor
+  is the official code's. Returns ctr(q1, k2) + ctr(q2, k1), a scalar (this device's mean over its n
+  queries under `axis_name`; see the module docstring).
+  """
+  def contrast(q, k):
+    keys, offset = gather_rows(l2_normalize(lax.stop_gradient(k)), axis_name)   # [N, D]
+    logits = l2_normalize(q) @ keys.T / temperature                             # [n, N]
+    return 2.0 * temperature * cross_entropy(logits, offset + jnp.arange(q.shape[0]))
+
+  return contrast(q1, k2) + contrast(q2, k1)
+
+
+def dino(student: jax.Array, teacher: jax.Array, center: jax.Array, student_temperature: float = 0.1,
+         teacher_temperature: float | jax.Array = 0.04, center_momentum: float = 0.9,
+         axis_name: str | None = None) -> tuple[jax.Array, jax.Array]:
+  """DINO's self-distillation loss and its updated teacher center (Caron et al. 2021).
+
+  student: float [V·n, K] logits of V crops of n images, crop-major (crop 0 of every image, then crop 1, …);
+    crops 0 and 1 are the two global views, the rest local ones.
+  teacher: float [2·n, K] logits of the two global views, crop-major too.
+  center: float [1, K], the running center of the teacher's logits.
+  Teacher probabilities t_q = softmax((teacher_q − center) / T_t) under stop-gradient (neither teacher nor
+  center gets a gradient; T_t may be a traced scalar, e.g. from a schedule); student log-probabilities
+  log s_v = log_softmax(student_v / T_s). For each pair of a teacher view q ∈ {0, 1} and a student crop v ≠ q,
+  the term is the mean over the n images of −Σ_K t_q · log s_v.
+
+  Normalisation: the MEAN over the 2·(V − 1) pairs (the official code's sum of terms / n_loss_terms), so
+  under `axis_name` this device's mean over its images (see the module docstring).
+  new_center = m · center + (1 − m) · (mean of the teacher's rows over the global batch: the sum over every
+  device's 2·n rows / their count), under stop-gradient and the same on every device.
+  Returns (loss, new_center [1, K]).
+  """
+  n = teacher.shape[0] // 2
+  if teacher.shape[0] != 2 * n or student.shape[0] % n:
+    raise ValueError(f"dino expects teacher [2·n, K] and student [V·n, K], got {teacher.shape} and {student.shape}")
+  num_crops = student.shape[0] // n
+  teacher_probs = lax.stop_gradient(jax.nn.softmax((teacher - center) / teacher_temperature, axis=-1))
+  teacher_probs = teacher_probs.reshape(2, n, -1)
+  student_log_probs = jax.nn.log_softmax(student / student_temperature, axis=-1).reshape(num_crops, n, -1)
+  terms = -jnp.einsum("qik,vik->qv", teacher_probs, student_log_probs) / n            # [2, V]
+  other_view = jnp.arange(2)[:, None] != jnp.arange(num_crops)[None, :]
+  loss = jnp.sum(jnp.where(other_view, terms, 0.0)) / (2 * (num_crops - 1))
+  new_center = center * center_momentum + (1.0 - center_momentum) * _global_batch_mean(teacher, axis_name)[None]
+  return loss, lax.stop_gradient(new_center)
+
+
+def vicreg(z1: jax.Array, z2: jax.Array, sim_weight: float = 25.0, std_weight: float = 25.0, cov_weight: float = 1.0,
+           axis_name: str | None = None) -> jax.Array:
+  """VICReg's variance-invariance-covariance loss (Bardes, Ponce & LeCun 2022), as the official code computes it.
+
+  z1, z2: float [n, D], embeddings of two views of the same n images (row i of z1 pairs with row i of z2).
+  - invariance: repr = mean over the n·D elements of (z1 − z2)².
+  - variance, per branch z (gathered from every device along `axis_name`: N = n × devices rows):
+      std(z) = mean_d relu(1 − sqrt(Var_d(z) + 1e-4)),   Var unbiased (divided by N − 1, as torch.var);
+    std_loss = (std(z1) + std(z2)) / 2.
+  - covariance, per branch: C = (z − z̄)ᵀ (z − z̄) / (N − 1) [D, D], cov(z) = Σ_{i≠j} C_ij² / D;
+    cov_loss = cov(z1) + cov(z2).
+  loss = sim_weight · repr + std_weight · std_loss + cov_weight · cov_loss, a scalar.
+  Under `axis_name` the variance and covariance use the global batch's statistics (the same on every device)
+  and repr is this device's mean, so pmean over devices equals the loss on the global batch.
+  """
+  def variance_and_covariance(z):
+    z, _ = gather_rows(z, axis_name)                                 # [N, D]
+    big_n, dim = z.shape
+    z = z - jnp.mean(z, axis=0)
+    cov = z.T @ z / (big_n - 1)
+    variance = jnp.diagonal(cov)
+    std_term = jnp.mean(jax.nn.relu(1.0 - jnp.sqrt(variance + 1e-4)))
+    cov_term = jnp.sum(jnp.where(jnp.eye(dim, dtype=bool), 0.0, cov ** 2)) / dim
+    return std_term, cov_term
+
+  representation = jnp.mean((z1 - z2) ** 2)
+  std1, cov1 = variance_and_covariance(z1)
+  std2, cov2 = variance_and_covariance(z2)
+  return sim_weight * representation + std_weight * (std1 + std2) / 2 + cov_weight * (cov1 + cov2)
+
+
+def barlow_twins(z1: jax.Array, z2: jax.Array, lambd: float = 0.0051, axis_name: str | None = None) -> jax.Array:
+  """Barlow Twins' redundancy-reduction loss (Zbontar et al. 2021), as the official code computes it.
+
+  z1, z2: float [n, D], embeddings of two views of the same n images (row i of z1 pairs with row i of z2).
+  Each branch is normalised as BatchNorm without affine parameters does in training: BN(z) = (z − mean) /
+  sqrt(var + 1e-5), batch mean and biased variance over the global batch (N = n × devices rows when
+  `axis_name` is given). The cross-correlation c = BN(z1)ᵀ BN(z2) / N [D, D] (under `axis_name` each
+  device's BN(z1)ᵀ BN(z2) summed over devices), and
+    loss = Σ_i (1 − c_ii)² + lambd · Σ_{i≠j} c_ij².
+  Returns a scalar: under `axis_name` the loss on the global batch, the same on every device, so pmean over
+  devices equals it too. Its gradient is the global loss's (the official code's plain all_reduce of c, not
+  differentiated through, scales it by 1 / devices).
+  """
+  def batch_norm(z):
+    mean = _global_batch_mean(z, axis_name)
+    variance = _global_batch_mean((z - mean) ** 2, axis_name)
+    return (z - mean) * lax.rsqrt(variance + 1e-5)
+
+  c = _sum_over_devices(batch_norm(z1).T @ batch_norm(z2), axis_name) / _global_rows(z1.shape[0], axis_name)
+  on_diagonal = jnp.sum((1.0 - jnp.diagonal(c)) ** 2)
+  off_diagonal = jnp.sum(jnp.where(jnp.eye(c.shape[0], dtype=bool), 0.0, c ** 2))
+  return on_diagonal + lambd * off_diagonal
+
+
+def fixmatch_terms(logits_labelled: jax.Array, labels: jax.Array, logits_weak: jax.Array, logits_strong: jax.Array,
+                   threshold: float = 0.95) -> dict[str, jax.Array]:
+  """The terms of the FixMatch loss (Sohn et al. 2020); `fixmatch` combines them.
+
+  logits_labelled: float [b, C] with int labels [b]; logits_weak, logits_strong: float [u, C], the logits of
+  a weakly and a strongly augmented view of the same u unlabelled images, weak ones under stop-gradient.
+  The pseudo-label of image j is argmax softmax(weak_j), kept where its probability max softmax(weak_j) ≥
+  `threshold`. Returns scalars
+    'labelled': mean over the b labelled images of CE(logits_labelled, labels);
+    'unlabelled': mean over ALL u unlabelled images of mask_j · CE(strong_j, pseudo-label_j) (images below the
+      threshold count as 0, as the official FixMatch and USB code do);
+    'mask_fraction': the fraction of the u images above the threshold.
+  Per-device means: under `jax.shard_map` pmean over devices gives the global ones.
+  """
+  weak_probs = jax.nn.softmax(lax.stop_gradient(logits_weak), axis=-1)
+  confident = jnp.max(weak_probs, axis=-1) >= threshold
+  per_image = optax.softmax_cross_entropy_with_integer_labels(logits_strong, jnp.argmax(weak_probs, axis=-1))
+  return {"labelled": cross_entropy(logits_labelled, labels),
+          "unlabelled": jnp.mean(jnp.where(confident, per_image, 0.0)),
+          "mask_fraction": jnp.mean(confident.astype(per_image.dtype))}
+
+
+def fixmatch(logits_labelled: jax.Array, labels: jax.Array, logits_weak: jax.Array, logits_strong: jax.Array,
+             threshold: float = 0.95, unlabelled_weight: float = 1.0) -> jax.Array:
+  """The FixMatch loss: 'labelled' + unlabelled_weight · 'unlabelled' (terms, shapes: `fixmatch_terms`). Scalar."""
+  terms = fixmatch_terms(logits_labelled, labels, logits_weak, logits_strong, threshold)
+  return terms["labelled"] + unlabelled_weight * terms["unlabelled"]
