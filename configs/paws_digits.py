@@ -7,4 +7,5 @@ def get_config():
   config.batch_size = 128
   config.labelled_batch_size = 40  # Support: 4 of each class per step.
   config.augment.crop_scale = (0.4, 1.0)
+  config.eval.headline = "snn"  # PAWS is used with its own soft-nearest-neighbour classifier.
   return config

@@ -9,4 +9,5 @@ from jaxssl.config import base_config, seed_a_recipe, use_dataset
 def get_config():
   config = seed_a_recipe(use_dataset(base_config("paws"), "stl10"))
   config.paws.label_smoothing = 0.0
+  config.eval.headline = "snn"  # PAWS is used with its own soft-nearest-neighbour classifier.
   return config

@@ -18,11 +18,12 @@ the cells it already holds (an interrupted training run resumes from its checkpo
 """
 import argparse
 import csv
+import math
 import os
 import time
 
-FIELDS = ("method", "labels_per_class", "seed", "knn_k20", "knn_k200", "probe", "snn", "finetune", "steps",
-          "wall_s")
+FIELDS = ("method", "labels_per_class", "seed", "headline", "knn_k20", "knn_k200", "probe", "snn", "finetune",
+          "headline_protocol", "steps", "epochs", "train_s", "wall_s")
 METRICS = ("knn_k20", "knn_k200", "probe", "snn", "finetune")
 
 
@@ -42,22 +43,48 @@ def write_rows(path: str, rows: list[dict]) -> None:
   os.replace(tmp, path)
 
 
-def sweep_config(root: str, method: str, dataset: str, labels: int, seed: int, steps: int, overrides: dict):
-  """The config of one run: configs/<method>_<dataset>.py with the cell's labels, seeds and step budget."""
+def sweep_config(root: str, method: str, dataset: str, labels: int, seed: int, steps: int, overrides: dict,
+                 epochs: float = 0.0):
+  """The config of one run: configs/<method>_<dataset>.py with the cell's labels, seeds and budget: `steps`
+  train steps, or with `epochs` > 0 that many passes of `config.batch_size` over the training images."""
   from jaxssl import config as config_lib
 
   config = config_lib.from_file(os.path.join(root, "configs", f"{method}_{dataset}.py"))
   config.data.labels_per_class, config.data.split_seed, config.seed = labels, seed, seed
-  config.num_train_steps = config.eval_every_steps = config.checkpoint_every_steps = steps
-  config.log_every_steps = min(config.log_every_steps, steps)
   config.update_from_flattened_dict(overrides)
+  if epochs > 0:
+    steps = math.ceil(epochs * num_train_images(config) / config.batch_size)
+  config.num_train_steps = config.eval_every_steps = steps
+  config.checkpoint_every_steps = min(config.checkpoint_every_steps, steps)  # Resumable within a long cell.
+  config.log_every_steps = min(config.log_every_steps, steps)
   return config
+
+
+_TRAIN_IMAGES = {}
+
+
+def num_train_images(config) -> int:
+  """Images in the training split of `config.data` (labelled and unlabelled)."""
+  from jaxssl import data
+
+  key = config.data.to_json(sort_keys=True)
+  if key not in _TRAIN_IMAGES:
+    dataset = data.load(config.data)
+    _TRAIN_IMAGES[key] = len(dataset.unlabelled_images) + (
+        0 if config.data.unlabelled_includes_labelled else len(dataset.labelled_images))
+  return _TRAIN_IMAGES[key]
 
 
 def finished(workdir: str, steps: int) -> bool:
   """Whether the run in `workdir` has trained and evaluated all `steps` steps."""
   from jaxssl import train
   return train.read_json(os.path.join(workdir, "results.json")).get("final", {}).get("step") == steps
+
+
+def train_seconds(workdir: str) -> float:
+  """Wall time of the training run in `workdir`, over all its (resumed) invocations."""
+  from jaxssl import train
+  return train.read_json(os.path.join(workdir, "results.json")).get("train_wall_s", 0.0)
 
 
 def uses_labels(config) -> bool:
@@ -97,8 +124,10 @@ def evaluate_checkpoint(workdir: str, config, with_finetune: bool = False) -> di
 
 
 def run_sweep(root: str, dataset: str, methods: list[str], labels_per_class: list[int], seeds: list[int],
-              steps: int, out: str, overrides: dict | None = None, with_finetune: bool = False) -> list[dict]:
-  """Runs every missing cell and returns all rows of `<out>/results.csv`."""
+              steps: int, out: str, overrides: dict | None = None, with_finetune: bool = False,
+              epochs: float = 0.0) -> list[dict]:
+  """Runs every missing cell and returns all rows of `<out>/results.csv`. A cell's `headline` is the metric
+  its config declares (`config.eval.headline`; "finetune" fine-tunes the cell even without `with_finetune`)."""
   import jaxssl
 
   os.makedirs(out, exist_ok=True)
@@ -111,18 +140,23 @@ def run_sweep(root: str, dataset: str, methods: list[str], labels_per_class: lis
         if (method, labels, seed) in done:
           continue
         start = time.time()
-        config = sweep_config(root, method, dataset, labels, seed, steps, overrides or {})
+        config = sweep_config(root, method, dataset, labels, seed, steps, overrides or {}, epochs)
         if uses_labels(config):  # Trains on this cell's labels.
           workdir = os.path.join(out, "runs", f"{method}_l{labels}_s{seed}")
-          jaxssl.train_and_evaluate(config, workdir)
+          train_config = config
         else:  # Pre-trains once per seed (with the largest label count's bank), evaluated for every count.
-          pretrain = sweep_config(root, method, dataset, max(labels_per_class), seed, steps, overrides or {})
           workdir = os.path.join(out, "runs", f"{method}_s{seed}")
-          if not finished(workdir, steps):  # The first label count of this seed trains it.
-            jaxssl.train_and_evaluate(pretrain, workdir)
-        metrics = evaluate_checkpoint(workdir, config, with_finetune)  # knn_k200 absent: the bank is smaller.
-        rows.append({"method": method, "labels_per_class": labels, "seed": seed, "steps": steps,
-                     "wall_s": round(time.time() - start, 1), **{k: metrics.get(k, "") for k in METRICS}})
+          train_config = sweep_config(root, method, dataset, max(labels_per_class), seed, steps, overrides or {},
+                                      epochs)
+        if not finished(workdir, train_config.num_train_steps):  # Trains, or resumes an interrupted run.
+          jaxssl.train_and_evaluate(train_config, workdir)
+        headline = config.eval.headline
+        metrics = evaluate_checkpoint(workdir, config, with_finetune or headline == "finetune")
+        rows.append({"method": method, "labels_per_class": labels, "seed": seed, "headline": metrics[headline],
+                     "headline_protocol": headline, "steps": config.num_train_steps,
+                     "epochs": round(config.num_train_steps * config.batch_size / num_train_images(config), 2),
+                     "train_s": round(train_seconds(workdir), 1), "wall_s": round(time.time() - start, 1),
+                     **{k: metrics.get(k, "") for k in METRICS}})  # knn_k200 absent: the bank is smaller.
         write_rows(path, rows)
         print(f"{method} labels/class={labels} seed={seed}: " + "  ".join(f"{k}={metrics.get(k, '')}" for k in METRICS),
               flush=True)
@@ -136,6 +170,8 @@ def main():
   parser.add_argument("--labels_per_class", default="1,10,100")
   parser.add_argument("--seeds", default="0,1")
   parser.add_argument("--steps", type=int, default=500)
+  parser.add_argument("--epochs", type=float, default=0.0,
+                      help="budget in passes of config.batch_size over the training images (overrides --steps)")
   parser.add_argument("--out", default="experiments/results/sweep")
   parser.add_argument("--finetune", action="store_true", help="also fine-tune every cell (config.finetune)")
   parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -152,7 +188,7 @@ def main():
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   start = time.time()
   run_sweep(root, args.dataset, args.methods.split(","), [int(x) for x in args.labels_per_class.split(",")],
-            [int(x) for x in args.seeds.split(",")], args.steps, args.out, overrides, args.finetune)
+            [int(x) for x in args.seeds.split(",")], args.steps, args.out, overrides, args.finetune, args.epochs)
   print(f"sweep done in {time.time() - start:.0f} s; results in {args.out}/results.csv")
 
 

@@ -21,7 +21,7 @@ from jaxssl import parallel
 # Config keys whose change makes a saved state unusable or mixes two runs in one results.json (its shapes,
 # its meaning, its labelled subset or its random stream differ); the keys read only by evaluation do not count.
 STATE_KEYS = ("method", "seed", "dtype", "model", "data.name", "data.image_size", "data.labels_per_class",
-              "data.label_fraction", "data.split_seed", "optimizer.name")
+              "data.label_fraction", "data.split_seed", "data.validation_size", "optimizer.name")
 EVAL_ONLY_KEYS = ("model.feature_layer",)
 
 
@@ -130,9 +130,21 @@ def _get(config: dict, dotted: str):
   return config
 
 
+def _with_defaults(saved, defaults):
+  """`saved` with the keys it lacks (added to jaxssl after it was written) taken from `defaults`."""
+  if not isinstance(saved, dict) or not isinstance(defaults, dict):
+    return saved
+  return {**defaults, **{k: _with_defaults(v, defaults.get(k)) for k, v in saved.items()}}
+
+
 def incompatible_keys(saved: dict, config: ml_collections.ConfigDict) -> list[str]:
-  """'key: saved → now' for each STATE_KEYS entry (and the method's own section) that differs."""
+  """'key: saved → now' for each STATE_KEYS entry (and the method's own section) that differs. A key the
+  saved config lacks (a newer option) counts as its default, so an older run still resumes."""
+  from jaxssl import config as config_lib  # pylint: disable=g-import-not-at-top
+
   now = json.loads(config.to_json())
+  if saved.get("method") == now["method"]:
+    saved = _with_defaults(saved, json.loads(config_lib.base_config(now["method"]).to_json()))
   keys = STATE_KEYS + (saved.get("method", ""),)
   return [f"{k}: {_get(saved, k)!r} -> {_get(now, k)!r}" for k in keys if k and _get(saved, k) != _get(now, k)]
 

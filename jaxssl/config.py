@@ -42,6 +42,8 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.data.labels_per_class = -1  # >0: stratified labelled subset of this many per class; -1: see label_fraction.
   c.data.label_fraction = 1.0   # Used when labels_per_class == -1; 1.0 keeps every label.
   c.data.split_seed = 0         # Seed of the labelled subset (kept apart from `seed`, which drives training).
+  c.data.validation_size = 0    # >0: this many training images (stratified, fixed) replace the test split and
+                                # leave training: tune recipes on them, never on the test images.
   c.data.unlabelled_includes_labelled = True
   c.data.manual_dir = ""        # Directory with raw files (e.g. Fashion-MNIST IDX .gz files).
   c.data.tfds_data_dir = ""     # TFDS data_dir; empty: TFDS's default.
@@ -93,6 +95,8 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.eval.probe_learning_rates = (0.01, 0.1, 1.0)  # Picked on held-out labelled features; () uses probe_learning_rate.
   c.eval.probe_holdout_fraction = 0.2
   c.eval.snn_tau = 0.1              # PAWS's soft-nearest-neighbour classifier.
+  c.eval.headline = "finetune"      # The protocol a results table reports for this method, declared up front:
+                                    # "finetune" (LP-FT, early-stopped on held-out labels), "snn", "probe", "knn_k20".
 
   c.finetune = ml_collections.ConfigDict()  # jaxssl.finetune: a new linear head on the labelled images.
   c.finetune.last_layers = 0        # Fine-tune the encoder's last N layers (0: all of it); the head always.

@@ -107,6 +107,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
     if resumed:
       logging.info("Resumed from the checkpoint of step %d in %s.", start_step, workdir)
     results = read_json(results_path) if resumed else {}
+    previous_wall_s = results.get("train_wall_s", 0.0)  # Earlier invocations of this run (before a resume).
     results.pop("preempted_at_step", None)
     results.update(config=config.to_dict(), start_step=start_step, data=dict(
         image_shape=list(dataset.image_shape), class_names=list(dataset.class_names)))
@@ -154,7 +155,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
       if stopping:  # Save before anything slow: a preemption's grace period can be short. Evaluate on resume.
         checkpoint.save(ckpt, step, state)
         ckpt.wait_until_finished()
-        results.update(train=train_metrics, preempted_at_step=step, wall_time_s=time.time() - start_time)
+        results.update(train=train_metrics, preempted_at_step=step, wall_time_s=time.time() - start_time,
+                       train_wall_s=previous_wall_s + time.time() - start_time)
         if is_main:
           write_json(results_path, results)
         logging.warning("stopped at step %d on request; its checkpoint is saved in %s.", step, workdir)
@@ -170,7 +172,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
       run_eval(final_step)
     ckpt.wait_until_finished()
   results.update(train=train_metrics, final={"step": final_step, **results["evals"][str(final_step)]},
-                 wall_time_s=time.time() - start_time)
+                 wall_time_s=time.time() - start_time, train_wall_s=previous_wall_s + time.time() - start_time)
   if is_main:
     write_json(results_path, results)
   return results

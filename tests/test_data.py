@@ -164,3 +164,18 @@ def test_tfds_without_tensorflow_says_what_to_install(monkeypatch):
   monkeypatch.setitem(sys.modules, "tensorflow", None)  # As if it were not installed.
   with pytest.raises(ImportError, match=r"the TFDS dataset 'cifar10' needs TensorFlow .*pip install 'jaxssl\[tfds\]'"):
     sources.tfds_source("cifar10", image_size=32)
+
+
+def test_validation_split_replaces_the_test_split_and_leaves_training():
+  config = config_lib.base_config("simclr")
+  config.data.labels_per_class, config.data.validation_size = 5, 100
+  ds = data.load(config.data)
+  digits = sources.digits(image_size=32)
+  train_rows = {x.tobytes() for x in digits.train_images}
+  assert len(ds.test_images) == 100 and np.bincount(ds.test_labels).tolist() == [10] * 10
+  assert {x.tobytes() for x in ds.test_images} <= train_rows  # Held out of training, never the test images.
+  assert len(ds.unlabelled_images) == len(digits.train_images) - 100 and len(ds.labelled_images) == 50
+  held = {x.tobytes() for x in ds.test_images}
+  assert not held & {x.tobytes() for x in ds.unlabelled_images} and not held & {x.tobytes() for x in ds.labelled_images}
+  config.data.split_seed = 3  # Another labelled subset, the same validation images.
+  np.testing.assert_array_equal(data.load(config.data).test_images, ds.test_images)

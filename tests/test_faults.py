@@ -1,6 +1,7 @@
 """A run that survives faults: preemption (SIGTERM), SIGKILL and exact resume, unreadable checkpoints,
 a workdir from another config, and starting over explicitly."""
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxssl import train
+from jaxssl import checkpoint, train
 from test_train import ROOT, final_params, tiny_config
 
 
@@ -166,3 +167,12 @@ def test_resume_allows_a_change_read_only_by_evaluation(tmp_path):
   other = tiny_config(steps=4)
   other.model.feature_layer = "conv3"  # Read by AlexNet's evaluation only; the state is the same.
   assert train.train_and_evaluate(other, str(tmp_path))["start_step"] == 2
+
+
+def test_an_older_run_without_a_newer_option_resumes_and_a_set_one_is_compared():
+  config = tiny_config(steps=2)
+  saved = json.loads(config.to_json())
+  del saved["data"]["validation_size"], saved["simclr"]["symmetric"]  # Options added after this run was written.
+  assert checkpoint.incompatible_keys(saved, config) == []
+  saved["data"]["validation_size"] = 1000
+  assert checkpoint.incompatible_keys(saved, config) == ["data.validation_size: 1000 -> 0"]

@@ -17,7 +17,14 @@ import plot  # noqa: E402
 import report  # noqa: E402
 
 SWEEP = dict(dataset="digits", methods=["supervised", "simclr"], labels_per_class=[2, 5], seeds=[0], steps=3,
-             overrides={"batch_size": 32, "eval.probe_steps": 20, "finetune.steps": 10, "finetune.eval_every": 5})
+             overrides={"batch_size": 32, "eval.probe_steps": 20, "finetune.steps": 10, "finetune.eval_every": 5,
+                        "eval.headline": "knn_k20"})
+
+
+def test_an_epoch_budget_is_passes_of_the_batch_over_the_training_images():
+  config = label_sweep.sweep_config(ROOT, "simclr", "digits", 5, 0, 100, {"batch_size": 64}, epochs=2.5)
+  assert config.num_train_steps == config.eval_every_steps == 57  # ceil(2.5 · 1437 / 64)
+  assert config.checkpoint_every_steps == 57 and config.data.split_seed == 0 and config.data.labels_per_class == 5
 
 
 def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
@@ -51,6 +58,9 @@ def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
   # Above chance (0.1) with 2 and 5 labels a class: each cell evaluated its own labelled bank with its labels.
   assert all(float(r[m]) > 0.3 for r in rows for m in ("knn_k20", "probe", "snn")), rows
   assert all(r["knn_k200"] == "" for r in rows)  # Banks of 20 and 50 images: k=200 is not computed.
+  assert all(r["headline"] == r["knn_k20"] and r["headline_protocol"] == "knn_k20" for r in rows)
+  assert all(int(r["steps"]) == 3 and float(r["epochs"]) == round(3 * 32 / 1437, 2) and float(r["train_s"]) > 0
+             for r in rows), rows
   assert [r["finetune"] == "" for r in rows] == [True, True, False, False]  # Fine-tuned: the rerun's cells.
   assert all(float(r["finetune"]) > 0.3 for r in rows[2:])
   with open(os.path.join(out, "results.csv")) as f:

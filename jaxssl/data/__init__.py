@@ -1,4 +1,5 @@
 """Datasets: sources by name, the labelled split, and step-indexed host batches."""
+import dataclasses
 from typing import Callable
 
 import jax
@@ -27,6 +28,8 @@ def load(data_config: ml_collections.ConfigDict, source: Callable[..., Arrays] |
       channels=data_config.channels, test_fraction=data_config.test_fraction, split_seed=data_config.split_seed,
       shard=(jax.process_index(), jax.process_count()))
   class_names = arrays.class_names or tuple(str(c) for c in range(arrays.num_classes))
+  if data_config.validation_size > 0:
+    arrays = hold_out_validation(arrays, data_config.validation_size)
   labels = gather_rows(arrays.train_labels)  # [N] for the whole split, in shard order (= the split's order).
   offset = int(gather_rows(np.array([len(arrays.train_labels)]))[:jax.process_index()].sum())
   picked = labelled_indices(labels, arrays.num_classes, data_config.labels_per_class, data_config.label_fraction,
@@ -39,6 +42,25 @@ def load(data_config: ml_collections.ConfigDict, source: Callable[..., Arrays] |
     unlabelled = np.concatenate([unlabelled, arrays.extra_unlabelled])
   return Dataset(gather_rows(arrays.train_images[mine]), labels[picked], unlabelled, arrays.test_images,
                  arrays.test_labels, arrays.num_classes, class_names)
+
+
+# The validation split's seed: fixed, so every run tunes on the same images whatever its split_seed.
+VALIDATION_SEED = 20261202
+
+
+def hold_out_validation(arrays: Arrays, size: int) -> Arrays:
+  """`arrays` with a stratified `size` of its training images (size / classes of each) as the test split
+  and the rest as training; the real test split is dropped. For choosing recipes without the test images."""
+  if jax.process_count() > 1:
+    raise ValueError("config.data.validation_size needs one process (recipes are tuned on one host); set it to 0.")
+  per_class = size // arrays.num_classes
+  if per_class < 1:
+    raise ValueError(f"config.data.validation_size={size} holds out fewer than one image of each of the "
+                     f"{arrays.num_classes} classes; use at least {arrays.num_classes}.")
+  held = labelled_indices(arrays.train_labels, arrays.num_classes, per_class, seed=VALIDATION_SEED)
+  keep = np.setdiff1d(np.arange(len(arrays.train_labels)), held)
+  return dataclasses.replace(arrays, train_images=arrays.train_images[keep], train_labels=arrays.train_labels[keep],
+                             test_images=arrays.train_images[held], test_labels=arrays.train_labels[held])
 
 
 __all__ = ["Arrays", "Dataset", "SOURCES", "from_arrays", "get_source", "labelled_indices", "load", "make_batch_fn",
