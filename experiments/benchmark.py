@@ -133,7 +133,7 @@ def step_row(config_name: str, overrides: dict, steps: int, repeats: int, conv: 
   graphdef, state, tx, _ = train.create_state(method, dataset, config)
   mesh = parallel.make_mesh()
   state = parallel.replicate(mesh, state)
-  step_fn = parallel.make_train_step(graphdef, tx, method.loss, mesh, jax.random.key(0))
+  step_fn = parallel.make_train_step(graphdef, tx, method, mesh, jax.random.key(0))
   batch_fn = data.make_batch_fn(dataset, method.batch_sizes(), 0, stratified=method.stratified_labels)
   start = time.perf_counter()
   compiled = step_fn.lower(state, parallel.shard_batch(mesh, batch_fn(0))).compile()

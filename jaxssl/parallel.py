@@ -6,7 +6,7 @@ with `lax.pmean` INSIDE the differentiated function: under shard_map (check_vma=
 respect to replicated parameters then comes back as the gradient of the global-mean loss, already summed
 over devices. (pmean-ing per-device gradients instead, the old pmap idiom, would give N× that.)
 """
-from typing import Callable
+from typing import Any, Callable
 
 import flax.struct
 import jax
@@ -30,12 +30,16 @@ class TrainState:
   params: nnx.State        # Trainable parameters (nnx.Param).
   rest: nnx.State          # Other model variables (e.g. BatchNorm statistics).
   opt_state: optax.OptState
+  extra: Any               # The method's own state (`Method.init_extra`): an EMA teacher, a center; or {}.
 
 
-def init_state(model: nnx.Module, tx: optax.GradientTransformation) -> tuple[nnx.GraphDef, TrainState]:
-  """Splits `model` into its graph and a step-0 TrainState (parameters, other variables, `tx`'s state)."""
+def init_state(model: nnx.Module, tx: optax.GradientTransformation,
+               init_extra: Callable = lambda params, rest: {}) -> tuple[nnx.GraphDef, TrainState]:
+  """Splits `model` into its graph and a step-0 TrainState (parameters, other variables, `tx`'s state and
+  the method's `init_extra(params, rest)`)."""
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-  return graphdef, TrainState(step=jnp.zeros((), jnp.int32), params=params, rest=rest, opt_state=tx.init(params))
+  return graphdef, TrainState(step=jnp.zeros((), jnp.int32), params=params, rest=rest, opt_state=tx.init(params),
+                              extra=init_extra(params, rest))
 
 
 def make_mesh(devices=None) -> jax.sharding.Mesh:
@@ -78,11 +82,13 @@ def barrier(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
-def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, loss_fn: Callable,
-                    mesh: jax.sharding.Mesh, key: jax.Array) -> Callable:
+def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, method, mesh: jax.sharding.Mesh,
+                    key: jax.Array) -> Callable:
   """Returns jitted (state, batch) -> (new state, metrics), with `state` donated.
 
-  loss_fn(model, local_batch, key, axis_name) -> (scalar loss, dict of scalars), as `Method.loss`.
+  `method` (a `methods.Method`) gives `train_loss(model, local_batch, key, axis_name, extra, step)` ->
+  (scalar loss, dict of scalars, terms) and `update_extra(extra, params, rest, step, terms)`, applied after
+  the optimizer step in the same program (so an EMA teacher resumes bitwise and is the same on 1 or N devices).
   The step's key is fold_in(key, step), the same on every device: randomness is a function of the step
   (and, through `augment.views`, of each example's global index), not of the device layout.
   """
@@ -93,14 +99,15 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, lo
       # copy=True: fresh Variables at this trace level, which BatchNorm may update (the State's own
       # Variables belong to the outer trace, and NNX refuses to mutate them here).
       model = models.set_batch_axis(nnx.merge(graphdef, params, state.rest, copy=True), DATA)  # Global batch.
-      loss, metrics = loss_fn(model, batch, step_key, DATA)
-      return lax.pmean(loss, DATA), (metrics, nnx.state(model, nnx.Not(nnx.Param)))
+      loss, metrics, terms = method.train_loss(model, batch, step_key, DATA, state.extra, state.step)
+      return lax.pmean(loss, DATA), (metrics, terms, nnx.state(model, nnx.Not(nnx.Param)))
 
-    (loss, (metrics, rest)), grads = jax.value_and_grad(global_loss, has_aux=True)(state.params)
+    (loss, (metrics, terms, rest)), grads = jax.value_and_grad(global_loss, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
+    extra = method.update_extra(state.extra, params, rest, state.step + 1, terms)
     metrics = {**lax.pmean(metrics, DATA), "loss": loss, "grad_norm": optax.tree.norm(grads)}
-    return state.replace(step=state.step + 1, params=params, rest=rest, opt_state=opt_state), metrics
+    return state.replace(step=state.step + 1, params=params, rest=rest, opt_state=opt_state, extra=extra), metrics
 
   sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(DATA)), out_specs=(P(), P()))
   return jax.jit(sharded, donate_argnums=0)

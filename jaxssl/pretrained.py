@@ -64,7 +64,7 @@ def load_encoder(path: str, step: int | None = None) -> TrainedEncoder:
   method = methods.create(config)
   model = method.build(image_shape, len(class_names), nnx.Rngs(config.seed))
   tx, _ = optim.create(config.optimizer, config.num_train_steps)
-  graphdef, state = parallel.init_state(model, tx)
+  graphdef, state = parallel.init_state(model, tx, method.init_extra)
   mesh = parallel.make_mesh(jax.local_devices())
   with checkpoint.manager(os.path.join(workdir, "checkpoints"), max_to_keep=None) as mgr:
     step = mgr.latest_step() if step is None else step
@@ -72,5 +72,6 @@ def load_encoder(path: str, step: int | None = None) -> TrainedEncoder:
       raise FileNotFoundError(f"{workdir}/checkpoints holds no checkpoint yet.")
     state = checkpoint.restore(mgr, step, parallel.replicate(mesh, state))
   embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
-  return TrainedEncoder(config, nnx.merge(graphdef, state.params, state.rest), step, image_shape, class_names, mesh,
-                        functools.partial(embed, state.params, state.rest))
+  variables = method.eval_variables(state.params, state.rest, state.extra)  # A teacher, where the method has one.
+  return TrainedEncoder(config, nnx.merge(graphdef, *variables), step, image_shape, class_names, mesh,
+                        functools.partial(embed, *variables))

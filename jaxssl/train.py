@@ -41,16 +41,19 @@ def create_state(method: methods.Method, dataset: data.Dataset, config: ml_colle
   """Builds the model and optimizer: returns (graphdef, initial TrainState, optax tx, lr schedule)."""
   model = method.build(dataset.image_shape, dataset.num_classes, nnx.Rngs(config.seed))
   tx, lr = optim.create(config.optimizer, config.num_train_steps)
-  graphdef, state = parallel.init_state(model, tx)
+  graphdef, state = parallel.init_state(model, tx, method.init_extra)
   return graphdef, state, tx, lr
 
 
 def evaluate_state(embed, state: parallel.TrainState, dataset: data.Dataset, mesh: jax.sharding.Mesh,
-                   eval_config: ml_collections.ConfigDict) -> tuple[dict[str, float], dict[str, float]]:
-  """(accuracies, choices) of `evaluate.evaluate_features` for the encoder in `state` (labelled split = bank /
-  probe train set), on the whole test split: each process embeds its test shard and a 1/P part of the
-  labelled set."""
-  features = functools.partial(embed, state.params, state.rest)
+                   eval_config: ml_collections.ConfigDict,
+                   method: methods.Method | None = None) -> tuple[dict[str, float], dict[str, float]]:
+  """(accuracies, choices) of `evaluate.evaluate_features` for the encoder in `state` (`method`'s
+  `eval_variables`, e.g. a teacher; default the student) with the labelled split as bank / probe train set,
+  on the whole test split: each process embeds its test shard and a 1/P part of the labelled set."""
+  variables = (state.params, state.rest) if method is None else method.eval_variables(
+      state.params, state.rest, state.extra)
+  features = functools.partial(embed, *variables)
   own = data.process_shard(dataset.labelled_images, (jax.process_index(), jax.process_count()))
   bank = evaluate.extract_features(features, own, mesh, eval_config.batch_size)
   test = evaluate.extract_features(features, dataset.test_images, mesh, eval_config.batch_size)
@@ -94,7 +97,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
   checkpoint.check_compatible(workdir, config)
   ckpt_dir = os.path.join(workdir, "checkpoints")
   state, resumed = checkpoint.restore_latest(ckpt_dir, parallel.replicate(mesh, state))
-  train_step = parallel.make_train_step(graphdef, tx, method.loss, mesh, jax.random.key(config.seed))
+  train_step = parallel.make_train_step(graphdef, tx, method, mesh, jax.random.key(config.seed))
   embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
   results_path = os.path.join(workdir, "results.json")
 
@@ -116,7 +119,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
       write_json(os.path.join(workdir, "config.json"), config.to_dict())
 
     def run_eval(step: int) -> None:
-      accuracies, choices = evaluate_state(embed, state, dataset, mesh, config.eval)
+      accuracies, choices = evaluate_state(embed, state, dataset, mesh, config.eval, method)
       writer.write_scalars(step, {**{f"eval/{k}": v for k, v in accuracies.items()},
                                   **{f"eval_choice/{k}": v for k, v in choices.items()}})
       results["evals"][str(step)] = accuracies

@@ -19,7 +19,7 @@ def train_steps(config, mesh, steps):
   batch_fn = data.make_batch_fn(whole, m.batch_sizes(), seed=0, stratified=m.stratified_labels)
   graphdef, state, tx, _ = train.create_state(m, dataset, config)
   before = jax.tree.map(np.asarray, state)
-  step = parallel.make_train_step(graphdef, tx, m.loss, mesh, jax.random.key(0))
+  step = parallel.make_train_step(graphdef, tx, m, mesh, jax.random.key(0))
   state = parallel.replicate(mesh, state)
   losses = []
   for i in range(steps):

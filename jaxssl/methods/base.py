@@ -14,6 +14,15 @@ class Method:
     the batch; `batch` holds uint8 `unlabelled` [b_u, H, W, C], `labelled` [b_l, H, W, C], int32 `label` [b_l].
     `key` is the step's key, the same on every device: draw per-example randomness with
     `self.views(key, images, axis_name)` so results do not depend on how the batch is split.
+
+  State beyond the model (an EMA teacher, DINO's center) lives in the TrainState's `extra`, a pytree the
+  method owns, checkpointed with the rest and updated inside the compiled step:
+  - `init_extra(params, rest)`: its value at step 0 ({} for a method without state);
+  - `train_loss(model, batch, key, axis_name, extra, step)`: what the train step calls: (loss, metrics,
+    terms), `terms` a pytree of this batch's contributions to the new state (default: `loss`, no terms);
+  - `update_extra(extra, params, rest, step, terms)`: the new state after the optimizer step, from the
+    updated student's variables and `step` (= steps taken); default: unchanged;
+  - `eval_variables(params, rest, extra)`: the (params, rest) evaluation embeds with (default: the student's).
   """
   streams: tuple[str, ...] = ()
   stratified_labels = False  # True: every labelled batch holds each class equally often, in class order.
@@ -51,3 +60,19 @@ class Method:
 
   def loss(self, model: nnx.Module, batch: dict, key, axis_name: str | None = None):
     raise NotImplementedError
+
+  def init_extra(self, params: nnx.State, rest: nnx.State):
+    return {}
+
+  def train_loss(self, model: nnx.Module, batch: dict, key, axis_name: str | None, extra, step):
+    del extra, step
+    loss, metrics = self.loss(model, batch, key, axis_name)
+    return loss, metrics, {}
+
+  def update_extra(self, extra, params: nnx.State, rest: nnx.State, step, terms):
+    del params, rest, step, terms
+    return extra
+
+  def eval_variables(self, params: nnx.State, rest: nnx.State, extra) -> tuple[nnx.State, nnx.State]:
+    del extra
+    return params, rest
