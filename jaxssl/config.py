@@ -67,13 +67,17 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.augment.blur_prob = 0.0
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "convnet"      # convnet, resnet18, resnet50, wrn28_2, alexnet (see jaxssl/models).
-  c.model.width = -1            # convnet channels / ResNet base width; -1: the architecture's (128 / 64).
+  c.model.name = "convnet"      # convnet, resnet18, resnet50, wrn28_2, alexnet, vit_tiny, vit_small (jaxssl/models).
+  c.model.width = -1            # convnet channels / ResNet base width / ViT width; -1: the architecture's
+                                # (128 / 64 / tiny 192, small 384).
   c.model.features = 128        # convnet: size of the final Dense.
   c.model.final_relu = False    # convnet: ReLU on the final Dense (the Keras SimCLR example).
   c.model.stem = "auto"         # ResNets: "imagenet", "cifar", or "auto" (cifar for images <= 64 px).
   c.model.zero_init_residual = False  # ResNets: γ = 0 in each residual branch's last BatchNorm.
   c.model.feature_layer = "fc"  # alexnet: the layer evaluation reads, "conv1".."conv5" or "fc".
+  c.model.patch_size = 4        # vit_*: patch side in pixels (4 at 32 px: 64 patches; 16 at 224 px).
+  c.model.depth = -1            # vit_*: blocks; -1: the preset's (12).
+  c.model.num_heads = -1        # vit_*: attention heads; -1: the preset's (tiny 3, small 6).
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = "adam"
@@ -83,6 +87,7 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.optimizer.warmup_steps = 0
   c.optimizer.weight_decay = 0.0
   c.optimizer.momentum = 0.9
+  c.optimizer.lars_trust_coefficient = 0.001  # LARS η (optax's default; solo-learn's CIFAR recipes: 0.02).
 
   c.eval = ml_collections.ConfigDict()
   c.eval.knn_k = (20, 200)
@@ -230,3 +235,21 @@ def sesemi_recipe(config: ml_collections.ConfigDict, epochs: int) -> ml_collecti
   config.num_train_steps = epochs * 520
   config.eval_every_steps = config.checkpoint_every_steps = 5 * 520
   return use_weak_augment(config, min_area=0.77)
+
+
+def use_solo_learn_cifar(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """solo-learn's CIFAR pre-training recipe shared by its BYOL, MoCo v3, DINO, VICReg and Barlow Twins
+  configs: ResNet-18 (CIFAR stem), batch 256, 1000 epochs of CIFAR's 50k images (195,313 steps), LARS
+  (η = 0.02, no decay or trust ratio on biases and norms) with 10 warm-up epochs and cosine decay; two
+  32 px crops of area 0.08–1, colour jitter (prob 0.8; brightness, contrast 0.4, saturation 0.2, hue 0.1),
+  grayscale 0.2, flip. Learning rate and weight decay are set per method."""
+  config.model.name = "resnet18"
+  config.batch_size = 256
+  config.num_train_steps = 195_313
+  config.eval_every_steps = config.checkpoint_every_steps = 5_000
+  config.optimizer.name, config.optimizer.schedule = "lars", "cosine"
+  config.optimizer.warmup_steps, config.optimizer.lars_trust_coefficient = 1_953, 0.02
+  a = config.augment
+  a.crop_scale, a.flip, a.jitter_prob, a.grayscale_prob = (0.08, 1.0), True, 0.8, 0.2
+  a.brightness, a.contrast, a.saturation, a.hue = 0.4, 0.4, 0.2, 0.1
+  return config

@@ -58,5 +58,5 @@ def create(opt_config: ml_collections.ConfigDict, num_train_steps: int) -> tuple
                      optax.sgd(lr, momentum=opt_config.momentum, nesterov=True))
   else:
     tx = optax.lars(lr, weight_decay=wd, weight_decay_mask=_is_matrix, trust_ratio_mask=_is_matrix,
-                    momentum=opt_config.momentum)
+                    trust_coefficient=opt_config.lars_trust_coefficient, momentum=opt_config.momentum)
   return tx, lr

@@ -43,6 +43,9 @@ PARAM_COUNTS = [
     ("resnet50", dict(stem="cifar"), 23_508_032 - 9_408 + 1_728),
     ("wrn28_2", {}, 1_466_320),
     ("alexnet", {}, 2_468_544 + 2_304 + 9216 * 4096 + 4096 ** 2 + 4 * 4096),
+    # timm's vit_small_patch16_224 with num_classes=0 (its 22,050,664 less the 384·1000 + 1000 head): patch
+    # embedding 16·16·3·384 + 384, class token 384, positions 197·384, 12 blocks of 1,774,464, final norm 768.
+    ("vit_small", dict(patch_size=16), 21_665_664),
 ]
 
 
@@ -53,7 +56,7 @@ def test_parameter_counts(name, overrides, expected):
 
 @pytest.mark.parametrize("name, size, features", [
     ("convnet", 96, 128), ("resnet18", 32, 512), ("resnet18", 96, 512), ("resnet50", 32, 2048),
-    ("wrn28_2", 32, 128), ("alexnet", 96, 4096)])
+    ("wrn28_2", 32, 128), ("alexnet", 96, 4096), ("vit_tiny", 32, 192), ("vit_small", 32, 384)])
 def test_output_shapes(name, size, features):
   encoder = abstract_encoder(name, size)
   assert encoder.features == features
@@ -253,3 +256,18 @@ def test_each_encoder_trains_under_simclr_and_paws(devices, method, name, size):
   for part in ("params", "rest"):
     moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), getattr(after, part), getattr(before, part))
     assert max(jax.tree.leaves(moved)) > 0, part
+
+
+def test_vit_reads_other_sizes_through_resized_position_embeddings():
+  """DINO's local crops: a 16 px image through a ViT built for 32 px (patch 4: a 4 × 4 grid, not 8 × 8);
+  at the built size the embeddings are used as they are."""
+  encoder = models.build_encoder(model_config("vit_tiny", depth=2), 1, 32, nnx.Rngs(0))
+  x = jax.random.uniform(jax.random.key(0), (2, 32, 32, 1))
+  features = encoder(x)
+  assert features.shape == (2, 192) and features.dtype == jnp.float32 and np.isfinite(features).all()
+  assert encoder(x[:, :16, :16]).shape == (2, 192)
+  assert encoder._position_embedding(8) is encoder.pos_embed[...] or np.array_equal(
+      encoder._position_embedding(8), encoder.pos_embed[...])
+  assert encoder._position_embedding(4).shape == (1, 17, 192)
+  with pytest.raises(ValueError, match="multiple of config.model.patch_size=4"):
+    models.build_encoder(model_config("vit_tiny"), 1, 30, nnx.Rngs(0))

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from jaxssl.models import alexnet, resnet, wrn
+from jaxssl.models import alexnet, resnet, vit, wrn
 from jaxssl.models.convnet import ConvNet
 from jaxssl.models.heads import MLP, EncoderAndHead
 from jaxssl.models.layers import Encoder, set_batch_axis
@@ -45,10 +45,20 @@ def _alexnet(c, in_channels, image_size, **kw):
   return alexnet.AlexNet(in_channels, image_size, feature_layer=c.feature_layer, **kw)
 
 
+def _vit(preset):
+  def builder(c, in_channels, image_size, **kw):
+    del kw["axis_name"]  # No BatchNorm.
+    p = vit.PRESETS[preset]
+    return vit.ViT(in_channels, image_size, patch_size=c.patch_size, width=c.width if c.width > 0 else p["width"],
+                   depth=c.depth if c.depth > 0 else p["depth"],
+                   num_heads=c.num_heads if c.num_heads > 0 else p["num_heads"], **kw)
+  return builder
+
+
 # name -> builder(model_config, in_channels, image_size, *, dtype, axis_name, rngs).
 ENCODERS: dict[str, Callable[..., Encoder]] = {
     "convnet": _convnet, "resnet18": _resnet(resnet.resnet18), "resnet50": _resnet(resnet.resnet50),
-    "wrn28_2": _wrn28_2, "alexnet": _alexnet}
+    "wrn28_2": _wrn28_2, "alexnet": _alexnet, "vit_tiny": _vit("vit_tiny"), "vit_small": _vit("vit_small")}
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 

@@ -1,0 +1,11 @@
+"""BYOL on Fashion-MNIST (70k real images) from the original IDX files (Debian's dataset-fashion-mnist; set
+--config.data.manual_dir="" for TFDS), resized to 32×32; the digits config's small heads. Not tuned yet."""
+from jaxssl.config import base_config, use_dataset
+
+
+def get_config():
+  config = use_dataset(base_config("byol"), "fashion_mnist")
+  config.batch_size = 256
+  config.byol.projector_dims, config.byol.predictor_dims = (512, 128), (512, 128)
+  config.byol.base_momentum = 0.99
+  return config

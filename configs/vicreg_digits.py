@@ -1,0 +1,11 @@
+"""VICReg on scikit-learn's digits (embedded, no download): a small-head version for a 2-core CPU; all 1437
+training images are unlabelled data, 10 labels per class form the kNN bank and the probe's set."""
+from jaxssl.config import base_config, use_dataset
+
+
+def get_config():
+  config = use_dataset(base_config("vicreg"), "digits")
+  config.batch_size = 256
+  config.augment.crop_scale = (0.4, 1.0)
+  config.vicreg.projector_dims = (512, 512, 512)
+  return config

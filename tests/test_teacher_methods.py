@@ -1,0 +1,110 @@
+"""The methods that carry state beside the model (BYOL, MoCo v3, DINO: an EMA teacher; DINO: a center) and
+the redundancy-reduction methods: the EMA is what the docstring says, the state resumes bitwise and
+evaluation reads the network each paper evaluates."""
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import helpers
+import jaxssl
+from jaxssl import checkpoint, config as config_lib, data, methods, parallel, preemption, train
+from jaxssl.methods import teacher as teacher_lib
+
+TEACHER_METHODS = ("byol", "moco_v3", "dino")
+
+
+def small_heads(config):
+  """Heads of a few dozen units, so that CPU tests run in seconds."""
+  section = config[config.method]
+  for key, dims in (("projector_dims", (64, 32)), ("predictor_dims", (64, 32)), ("hidden_dims", (64,))):
+    if key in section:
+      section[key] = dims if config.method not in ("vicreg", "barlow_twins") else (64, 64, 64)
+  if config.method == "dino":
+    section.bottleneck, section.num_prototypes = 32, 64
+  return config
+
+
+def tiny(method, steps=4):
+  config = small_heads(config_lib.base_config(method))
+  config.data.labels_per_class = 5
+  config.batch_size, config.model.width, config.model.features = 16, 8, 16
+  config.num_train_steps = steps
+  config.log_every_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
+  config.eval.probe_steps = 10
+  return config
+
+
+def final_state(workdir, config):
+  """The whole TrainState of the newest checkpoint in `workdir`, as numpy."""
+  _, like, _, _ = train.create_state(methods.create(config), data.load(config.data), config)
+  with checkpoint.manager(os.path.join(workdir, "checkpoints"), 3) as mgr:
+    state = checkpoint.restore(mgr, mgr.latest_step(), parallel.replicate(parallel.make_mesh(), like))
+  return jax.tree.map(np.asarray, state)
+
+
+def test_cosine_momentum_and_ema():
+  m = lambda step: float(teacher_lib.cosine_momentum(0.99, jnp.asarray(step), 100))
+  assert m(0) == pytest.approx(0.99) and m(50) == pytest.approx(0.995) and m(100) == pytest.approx(1.0)
+  assert m(25) == pytest.approx(1 - 0.01 * (np.cos(np.pi / 4) + 1) / 2)
+  teacher = {"w": jnp.array([1.0, 2.0]), "count": jnp.array(3)}
+  student = {"w": jnp.array([3.0, 6.0]), "count": jnp.array(7)}
+  out = teacher_lib.ema(teacher, student, jnp.asarray(0.75))
+  np.testing.assert_allclose(out["w"], [1.5, 3.0])  # 0.75·t + 0.25·s
+  assert int(out["count"]) == 7  # Not averaged: integer state follows the student.
+
+
+@pytest.mark.parametrize("method", TEACHER_METHODS)
+def test_the_teacher_is_the_moving_average_of_the_student(method, devices):
+  """After one step from a teacher equal to the student: teacher = m(1)·θ0 + (1 − m(1))·θ1 for every variable."""
+  config = tiny(method)
+  config.optimizer.name, config.optimizer.learning_rate = "sgd", 0.1
+  _, before, after = helpers.train_steps(config, parallel.make_mesh(devices[:1]), steps=1)
+  m = float(methods.create(config).momentum(jnp.asarray(1)))
+  assert 0.99 <= m < 1.0
+  moved = 0.0
+  for name in ("params", "rest"):
+    expected = jax.tree.map(lambda a, b: m * a + (1 - m) * b if np.issubdtype(a.dtype, np.floating) else b,
+                            getattr(before, name), getattr(after, name))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+                 after.extra["teacher"][name], expected)
+    moved += sum(float(np.abs(a - b).max()) for a, b in zip(jax.tree.leaves(after.extra["teacher"][name]),
+                                                             jax.tree.leaves(before.extra["teacher"][name])))
+  assert moved > 0  # The teacher moved, a little.
+  if method == "dino":
+    assert after.extra["center"].shape == (1, 64) and np.abs(after.extra["center"]).max() > 0
+
+
+@pytest.mark.parametrize("method", ["dino", "vicreg"])
+def test_resume_is_bitwise_with_the_method_state(method, tmp_path, monkeypatch):
+  """A 4-step run stopped after step 2 (as on SIGTERM) and resumed == 4 steps straight: parameters, optimizer,
+  teacher and center. (The same config: the momentum and temperature schedules are functions of
+  num_train_steps.)"""
+  with monkeypatch.context() as patch:
+    patch.setattr(preemption.StopRequest, "requested", lambda self, step: step == 2)
+    assert train.train_and_evaluate(tiny(method), str(tmp_path / "resumed"))["preempted_at_step"] == 2
+  assert train.train_and_evaluate(tiny(method), str(tmp_path / "resumed"))["start_step"] == 2
+  train.train_and_evaluate(tiny(method, steps=4), str(tmp_path / "straight"))
+  resumed, straight = (final_state(str(tmp_path / run), tiny(method)) for run in ("resumed", "straight"))
+  assert int(resumed.step) == 4 and jax.tree.structure(resumed) == jax.tree.structure(straight)
+  jax.tree.map(np.testing.assert_array_equal, resumed, straight)
+
+
+@pytest.mark.parametrize("method, reads", [("dino", "teacher"), ("byol", "student")])
+def test_evaluation_and_load_encoder_read_what_the_method_evaluates(method, reads, tmp_path):
+  """DINO evaluates its teacher, BYOL its online network (config.<method>.evaluate)."""
+  config = tiny(method, steps=2)
+  train.train_and_evaluate(config, str(tmp_path))
+  state = final_state(str(tmp_path), config)
+  graphdef = nnx.graphdef(methods.create(config).build((32, 32, 1), 10, nnx.Rngs(0)))
+  models = {"teacher": nnx.merge(graphdef, state.extra["teacher"]["params"], state.extra["teacher"]["rest"]),
+            "student": nnx.merge(graphdef, state.params, state.rest)}
+  images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 1), np.uint8)
+  x = images.astype(np.float32) / 255
+  features = np.asarray(jaxssl.load_encoder(str(tmp_path)).embed(images))
+  other = "student" if reads == "teacher" else "teacher"
+  np.testing.assert_allclose(features, models[reads].encoder.representation(x), rtol=1e-5, atol=1e-6)
+  assert np.abs(np.asarray(models[other].encoder.representation(x)) - features).max() > 1e-6
