@@ -2,6 +2,7 @@
 back past unreadable checkpoints and refuses a checkpoint from an incompatible config. Nothing here ever
 deletes a checkpoint: an unreadable one is moved to `<workdir>/unreadable_checkpoints/`, a run replaced with
 `config.reset` to `<workdir>/replaced/<time>/`."""
+import dataclasses
 import json
 import logging
 import os
@@ -31,28 +32,48 @@ def manager(directory: str, max_to_keep: int) -> ocp.CheckpointManager:
   return ocp.CheckpointManager(os.path.abspath(directory), options=options, item_names=("state",))
 
 
+def _on_disk(state):
+  """What is saved of a TrainState: its fields as a dict, without `extra` when the method keeps no state (so a
+  checkpoint of a stateless method is the same as one written before TrainState had `extra`). Any other
+  pytree is saved as it is."""
+  if not dataclasses.is_dataclass(state):
+    return state
+  fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
+  if not jax.tree.leaves(fields.get("extra", {})):
+    fields.pop("extra", None)
+  return fields
+
+
+def _from_disk(restored, like):
+  return like.replace(**restored) if dataclasses.is_dataclass(like) else restored
+
+
+def _abstract(like):
+  return jax.tree.map(ocp.utils.to_shape_dtype_struct, _on_disk(like))
+
+
 def save(mgr: ocp.CheckpointManager, step: int, state) -> None:
   """Starts an asynchronous save of `state` at `step` (call `mgr.wait_until_finished()` before exiting)."""
-  mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state)))
+  mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(_on_disk(state))))
 
 
 def restore(mgr: ocp.CheckpointManager, step: int, like):
-  """The state saved at `step`, with the structure, dtypes and shardings of `like` (a pytree of arrays)."""
-  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+  """The state saved at `step`, with the structure, dtypes and shardings of `like` (a TrainState)."""
   try:
-    return mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))).state
+    restored = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_abstract(like)))).state
   except Exception as e:
     raise RuntimeError(f"could not restore the checkpoint of step {step} in {mgr.directory}: "
                        f"{type(e).__name__}: {str(e)[:400]}") from e
+  return _from_disk(restored, like)
 
 
 def _restore_alone(directory: str, step: int, like):
   """`restore` of `step`, read by this process without waiting for the others (no cross-process barrier),
   so that one process can try checkpoints the others do not."""
-  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
   path = os.path.join(os.path.abspath(directory), str(step), "state")
   try:
-    return ocp.StandardCheckpointHandler().restore(epath.Path(path), args=ocp.args.StandardRestore(abstract))
+    return _from_disk(ocp.StandardCheckpointHandler().restore(
+        epath.Path(path), args=ocp.args.StandardRestore(_abstract(like))), like)
   except Exception as e:
     raise RuntimeError(f"could not restore the checkpoint of step {step} in {directory}: "
                        f"{type(e).__name__}: {str(e)[:400]}") from e

@@ -176,3 +176,20 @@ def test_an_older_run_without_a_newer_option_resumes_and_a_set_one_is_compared()
   assert checkpoint.incompatible_keys(saved, config) == []
   saved["data"]["validation_size"] = 1000
   assert checkpoint.incompatible_keys(saved, config) == ["data.validation_size: 1000 -> 0"]
+
+
+def test_a_checkpoint_written_before_method_state_existed_restores(tmp_path):
+  """Checkpoints from before TrainState had `extra` hold step, params, rest and opt_state only; a method
+  without state restores them (its `extra` is {} and is not saved either)."""
+  import orbax.checkpoint as ocp
+  from jaxssl import data, methods, parallel
+  config = tiny_config()
+  _, state, _, _ = train.create_state(methods.create(config), data.load(config.data), config)
+  state = state.replace(step=state.step + 7)
+  with checkpoint.manager(str(tmp_path), 2) as mgr:
+    old_format = {"step": state.step, "params": state.params, "rest": state.rest, "opt_state": state.opt_state}
+    mgr.save(7, args=ocp.args.Composite(state=ocp.args.StandardSave(old_format)))
+    mgr.wait_until_finished()
+    restored = checkpoint.restore(mgr, 7, parallel.replicate(parallel.make_mesh(), state.replace(step=state.step * 0)))
+  assert int(restored.step) == 7 and restored.extra == {}
+  jax.tree.map(np.testing.assert_array_equal, restored.params, state.params)
