@@ -34,7 +34,7 @@ CONFIGS = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "configs")) if f.
 # or source fails test_real_runs_cover_every_method_encoder_and_source until one joins this list.
 REAL_RUNS = ("vicreg_cifar10", "dino_cifar10_vit_tiny", "rotnet_stl10", "sesemi_svhn", "paws_fashion_mnist",
              "siamese_vae_fashion_mnist", "simclr_fashion_mnist", "suncet_digits", "supervised_digits", "vae_digits",
-             "byol_digits", "moco_v3_digits", "dino_digits", "barlow_twins_digits")
+             "byol_digits", "moco_v3_digits", "dino_digits", "barlow_twins_digits", "fixmatch_digits")
 
 
 def source_kind(config):

@@ -5,6 +5,7 @@ from jaxssl.methods.barlow_twins import BarlowTwins
 from jaxssl.methods.base import Method
 from jaxssl.methods.byol import BYOL
 from jaxssl.methods.dino import DINO
+from jaxssl.methods.fixmatch import FixMatch
 from jaxssl.methods.moco_v3 import MoCoV3
 from jaxssl.methods.paws import PAWS
 from jaxssl.methods.rotnet import RotNet
@@ -18,7 +19,7 @@ from jaxssl.methods.vicreg import VICReg
 METHODS: dict[str, type[Method]] = {
     "supervised": Supervised, "simclr": SimCLR, "suncet": SuNCEt, "paws": PAWS, "sesemi": SESEMI,
     "rotnet": RotNet, "vae": VAE, "siamese_vae": SiameseVAE, "byol": BYOL, "moco_v3": MoCoV3, "dino": DINO,
-    "vicreg": VICReg, "barlow_twins": BarlowTwins}
+    "vicreg": VICReg, "barlow_twins": BarlowTwins, "fixmatch": FixMatch}
 
 
 def get(name: str) -> type[Method]:

@@ -1,0 +1,51 @@
+"""FixMatch: confident pseudo-labels from a weak view of each unlabelled image train the strong view."""
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jaxssl import losses, models, randaugment
+from jaxssl.methods.teacher import TeacherMethod
+
+
+class FixMatch(TeacherMethod):
+  """Encoder + linear classifier (Sohn et al. 2020). Each step: `labelled_batch_size` labelled images (weak
+  view) and `batch_size` = μ × that unlabelled ones (weak and strong view) go through the model in one batch;
+  loss = `losses.fixmatch` (CE on labelled + `unlabelled_weight` × masked CE of the strong view against the
+  weak view's argmax where its confidence ≥ `threshold`). Weak: flip (config.augment.flip) + translate by up
+  to `translate` of the side; strong: the same, then RandAugment (`num_ops` operations) and Cutout
+  (`cutout` of the side). An EMA of the model with constant decay `ema_decay` is what evaluation reads (as
+  FixMatch and USB report); the loss does not read it. Logs the fraction of confident unlabelled images."""
+  streams = ("unlabelled", "labelled")
+
+  @staticmethod
+  def default_config() -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict({"threshold": 0.95, "unlabelled_weight": 1.0, "translate": 0.125,
+                                      "num_ops": 2, "cutout": 0.5, "ema_decay": 0.999, "evaluate": "teacher"})
+
+  @property
+  def mu(self) -> float:
+    """Unlabelled images per labelled image in a step (FixMatch's μ)."""
+    return self.config.batch_size / self.config.labelled_batch_size
+
+  def build(self, image_shape, num_classes, rngs):
+    encoder = self.build_encoder(image_shape, rngs)
+    return models.EncoderAndHead(encoder, self.head(encoder.features, (num_classes,), rngs))
+
+  def momentum(self, step):
+    return jnp.asarray(self.options.ema_decay)
+
+  def train_loss(self, model, batch, key, axis_name, extra, step):
+    del extra
+    o, flip = self.options, self.view_config.flip
+    k_labelled, k_weak, k_strong = jax.random.split(key, 3)
+    labelled = randaugment.weak_views(k_labelled, batch["labelled"], flip, o.translate, axis_name)
+    weak = randaugment.weak_views(k_weak, batch["unlabelled"], flip, o.translate, axis_name)
+    strong = randaugment.strong_views(k_strong, batch["unlabelled"], flip, o.translate, o.num_ops, o.cutout,
+                                      axis_name)
+    logits = model(jnp.concatenate([labelled, weak, strong]), train=True)  # One batch: shared BatchNorm statistics.
+    b, u = len(labelled), len(weak)
+    terms = losses.fixmatch_terms(logits[:b], batch["label"], logits[b:b + u], logits[b + u:], o.threshold)
+    loss = terms["labelled"] + o.unlabelled_weight * terms["unlabelled"]
+    accuracy = jnp.mean(jnp.argmax(logits[:b], -1) == batch["label"])
+    return loss, {"fixmatch_labelled": terms["labelled"], "fixmatch_unlabelled": terms["unlabelled"],
+                  "mask_fraction": terms["mask_fraction"], "train_accuracy": accuracy}, {}
