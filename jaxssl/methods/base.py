@@ -1,4 +1,5 @@
 """What every method provides to the train loop, which knows nothing about any particular method."""
+import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
@@ -52,6 +53,14 @@ class Method:
   def head(self, in_features: int, dims, rngs: nnx.Rngs, batch_norm: bool = False) -> models.MLP:
     """An MLP head [B, in_features] -> [B, dims[-1]] (identity for no dims); BatchNorm as `build_encoder`'s."""
     return models.MLP(in_features, tuple(dims), batch_norm=batch_norm, rngs=rngs)
+
+  def check_takes_size(self, model: nnx.Module, size: int, channels: int, option: str) -> None:
+    """Raises a clear error if `model` cannot take size×size images (for the small crops `option` asks for)."""
+    try:
+      nnx.eval_shape(lambda m: m(jnp.zeros((1, size, size, channels))), model)
+    except Exception as e:
+      raise ValueError(f"config.{option} needs an encoder that takes {size}×{size} images; "
+                       f"{self.config.model.name!r} does not ({e}). Set config.{option}=0.") from e
 
   def views(self, key, images, axis_name: str | None, view_config: augment.ViewConfig | None = None):
     """Augmented views of uint8 images [b, H, W, C] -> float [b, H, W, C], keyed per global example

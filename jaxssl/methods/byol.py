@@ -37,11 +37,15 @@ class BYOL(TeacherMethod):
     projector = self.head(encoder.features, o.projector_dims, rngs, batch_norm=True)
     return Predicting(encoder, projector, self.head(o.projector_dims[-1], o.predictor_dims, rngs, batch_norm=True))
 
-  def train_loss(self, model, batch, key, axis_name, extra, step):
+  def predictions_and_targets(self, model, batch, key, axis_name, extra):
+    """(p1, p2, z1, z2): the online predictions and the teacher's projections of two views, each [n, D]."""
     key1, key2 = jax.random.split(key)
     view1 = self.views(key1, batch["unlabelled"], axis_name)
     view2 = self.views(key2, batch["unlabelled"], axis_name)
     p1, p2 = (model.predictor(model(v, train=True), train=True) for v in (view1, view2))
     target = self.teacher(model, extra, axis_name)
-    z1, z2 = target(view1, train=True), target(view2, train=True)
-    return losses.byol(p1, p2, z1, z2), {"momentum": self.momentum(step)}, {}
+    return p1, p2, target(view1, train=True), target(view2, train=True)
+
+  def train_loss(self, model, batch, key, axis_name, extra, step):
+    loss = losses.byol(*self.predictions_and_targets(model, batch, key, axis_name, extra))
+    return loss, {"momentum": self.momentum(step)}, {}

@@ -53,12 +53,7 @@ class DINO(TeacherMethod):
     model = models.EncoderAndHead(encoder, DINOHead(encoder.features, tuple(o.hidden_dims), o.bottleneck,
                                                     o.num_prototypes, rngs=rngs))
     if o.local_crops:
-      size = o.local_size
-      try:
-        nnx.eval_shape(lambda m: m(jnp.zeros((1, size, size, image_shape[-1]))), model)
-      except Exception as e:
-        raise ValueError(f"config.dino.local_crops needs an encoder that takes {size}×{size} images; "
-                         f"{self.config.model.name!r} does not ({e}). Set config.dino.local_crops=0.") from e
+      self.check_takes_size(model, o.local_size, image_shape[-1], "dino.local_crops")
     return model
 
   def init_extra(self, params, rest):

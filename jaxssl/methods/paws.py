@@ -46,12 +46,7 @@ class PAWS(Method):
     model = PAWSModel(encoder, head, self.head(out_features, o.predictor_dims, rngs, o.projector_batch_norm),
                       num_classes)
     if self.options.multicrop:
-      size = self.options.multicrop_size
-      try:
-        nnx.eval_shape(lambda m: m(jnp.zeros((1, size, size, image_shape[-1]))), model)
-      except Exception as e:
-        raise ValueError(f"config.paws.multicrop needs an encoder that takes {size}×{size} images; "
-                         f"{self.config.model.name!r} does not ({e}). Set config.paws.multicrop=0.") from e
+      self.check_takes_size(model, self.options.multicrop_size, image_shape[-1], "paws.multicrop")
     return model
 
   def loss(self, model, batch, key, axis_name=None):
