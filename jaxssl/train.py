@@ -47,13 +47,11 @@ def create_state(method: methods.Method, dataset: data.Dataset, config: ml_colle
 
 def evaluate_state(embed, state: parallel.TrainState, dataset: data.Dataset, mesh: jax.sharding.Mesh,
                    eval_config: ml_collections.ConfigDict,
-                   method: methods.Method | None = None) -> tuple[dict[str, float], dict[str, float]]:
-  """(accuracies, choices) of `evaluate.evaluate_features` for the encoder in `state` (`method`'s
-  `eval_variables`, e.g. a teacher; default the student) with the labelled split as bank / probe train set,
-  on the whole test split: each process embeds its test shard and a 1/P part of the labelled set."""
-  variables = (state.params, state.rest) if method is None else method.eval_variables(
-      state.params, state.rest, state.extra)
-  features = functools.partial(embed, *variables)
+                   method: methods.Method) -> tuple[dict[str, float], dict[str, float]]:
+  """(accuracies, choices) of `evaluate.evaluate_features` for the encoder in `state` that `method` evaluates
+  (`eval_variables`: the student, or a teacher) with the labelled split as bank / probe train set, on the
+  whole test split: each process embeds its test shard and a 1/P part of the labelled set."""
+  features = functools.partial(embed, *method.eval_variables(state.params, state.rest, state.extra))
   own = data.process_shard(dataset.labelled_images, (jax.process_index(), jax.process_count()))
   bank = evaluate.extract_features(features, own, mesh, eval_config.batch_size)
   test = evaluate.extract_features(features, dataset.test_images, mesh, eval_config.batch_size)

@@ -46,13 +46,15 @@ def run(method):
   mesh = parallel.make_mesh()
   losses, _, state = helpers.train_steps(config, mesh, STEPS)
   dataset = data.load(config.data)
-  graphdef = train.create_state(methods.create(config), dataset, config)[0]
+  objective = methods.create(config)
+  graphdef = train.create_state(objective, dataset, config)[0]
   embed = functools.partial(parallel.make_embed_fn(graphdef, mesh, augment.to_float),
                             *parallel.replicate(mesh, (state.params, state.rest)))
   own = data.process_shard(dataset.labelled_images, (jax.process_index(), jax.process_count()))
   features = {"bank": evaluate.extract_features(embed, own, mesh, config.eval.batch_size),
               "test": evaluate.extract_features(embed, dataset.test_images, mesh, config.eval.batch_size)}
-  accuracies, choices = train.evaluate_state(embed.func, parallel.replicate(mesh, state), dataset, mesh, config.eval)
+  accuracies, choices = train.evaluate_state(embed.func, parallel.replicate(mesh, state), dataset, mesh, config.eval,
+                                           objective)
   features.update({f"eval/{k}": v for k, v in accuracies.items()}, **{f"choice/{k}": v for k, v in choices.items()})
   params = {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(state.params)}
   return losses, params, features
