@@ -1,8 +1,12 @@
 """Shared config defaults and the checks a config must pass before anything compiles.
 
 Every file in `configs/` starts from `base_config(method)` and updates it. The returned ConfigDict holds
-every key a run reads, so a locked config (as `jaxssl.main` loads it) rejects a mistyped override.
+every key a run reads, so a locked config (as `jaxssl.main` loads it) rejects a mistyped override. Its
+sections come from the components' registries: `config.<method>` is the method's `default_config()`, and
+`config.model` holds the options every registered encoder declares (`models.register_encoder(defaults=...)`);
+so a method or encoder added from user code (docs/extending.md) brings its own defaults.
 """
+import importlib
 import os
 
 import ml_collections
@@ -18,9 +22,46 @@ def from_file(path: str) -> ml_collections.ConfigDict:
   return module.get_config()
 
 
+NOT_FOUND_HINT = ("A method, encoder or source of your own is registered when its module is imported: pass "
+                  "--import=your.module to jaxssl.main (or list it in config.imports), or import it first.")
+
+
+def check_new_name(registry: dict, kind: str, name: str, obj, replace: bool) -> None:
+  """Raises ValueError if `name` is taken in `registry` (of `kind`s) by something else than `obj`, unless
+  `replace`. The same module-level definition registering again (its module re-run: `importlib.reload`, or
+  imported again after leaving sys.modules) is not a clash."""
+  if name not in registry or replace or registry[name] is obj:
+    return
+  old, new = ((getattr(x, "__module__", None), getattr(x, "__qualname__", None)) for x in (registry[name], obj))
+  if old == new and None not in new and "<locals>" not in new[1]:
+    return
+  article = "an" if kind[0] in "aeiou" else "a"
+  raise ValueError(f"{article} {kind} called {name!r} is already registered ({'.'.join(map(str, old))}); "
+                   "choose another name, or pass replace=True to replace it.")
+
+
+def import_modules(names) -> None:
+  """Imports the modules `names` (dotted module paths), so that the methods, encoders and sources they
+  register exist: what `--import` and `config.imports` ask for. A module not found raises ImportError saying
+  where Python looks."""
+  for name in names:
+    try:
+      importlib.import_module(name)
+    except ModuleNotFoundError as e:
+      if e.name is None or not (name == e.name or name.startswith(e.name + ".")):
+        raise  # The module was found; something it imports was not.
+      raise ImportError(f"could not import {name!r} (named by --import or config.imports): put the folder that "
+                        "holds it on PYTHONPATH, or run from that folder.") from e
+
+
+def shared_keys() -> set[str]:
+  """The keys of every config besides the method's own section (so no method may be called one of them)."""
+  return set(base_config("supervised")) - {"supervised"}
+
+
 def base_config(method: str) -> ml_collections.ConfigDict:
   """Returns the complete default config for `method`, with the method's own section `config.<method>`."""
-  from jaxssl import methods  # Deferred: methods import models and jax.
+  from jaxssl import methods, models  # Deferred: methods import models and jax.
 
   c = ml_collections.ConfigDict()
   c.method = method
@@ -35,6 +76,9 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.reset = False               # True: move a previous run in the workdir to <workdir>/replaced/ and start over.
   c.dtype = "float32"           # "bfloat16": the encoder computes in bf16; parameters, BatchNorm statistics
                                 # and losses stay float32 (mixed precision).
+  c.imports = ()                # Modules that register this run's own components (docs/extending.md):
+                                # jaxssl.main imports them and adds its --import modules here; load_encoder
+                                # imports them before it rebuilds the model.
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "digits"
@@ -66,18 +110,9 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.augment.grayscale_prob = 0.2
   c.augment.blur_prob = 0.0
 
-  c.model = ml_collections.ConfigDict()
-  c.model.name = "convnet"      # convnet, resnet18, resnet50, wrn28_2, alexnet, vit_tiny, vit_small (jaxssl/models).
-  c.model.width = -1            # convnet channels / ResNet base width / ViT width; -1: the architecture's
-                                # (128 / 64 / tiny 192, small 384).
-  c.model.features = 128        # convnet: size of the final Dense.
-  c.model.final_relu = False    # convnet: ReLU on the final Dense (the Keras SimCLR example).
-  c.model.stem = "auto"         # ResNets: "imagenet", "cifar", or "auto" (cifar for images <= 64 px).
-  c.model.zero_init_residual = False  # ResNets: γ = 0 in each residual branch's last BatchNorm.
-  c.model.feature_layer = "fc"  # alexnet: the layer evaluation reads, "conv1".."conv5" or "fc".
-  c.model.patch_size = 4        # vit_*: patch side in pixels (4 at 32 px: 64 patches; 16 at 224 px).
-  c.model.depth = -1            # vit_*: blocks; -1: the preset's (12).
-  c.model.num_heads = -1        # vit_*: attention heads; -1: the preset's (tiny 3, small 6).
+  # `name` and the options of every registered encoder, each owned by its encoder (jaxssl/models/__init__.py):
+  # convnet, resnet18, resnet50, wrn28_2, alexnet, vit_tiny, vit_small, and any registered from user code.
+  c.model = models.default_config()
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = "adam"
@@ -113,6 +148,8 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.finetune.eval_every = 50
   c.finetune.patience = 4           # Evaluations without a better held-out accuracy before stopping.
 
+  if method in c:
+    raise ValueError(f"a method called {method!r} would hide config.{method}.")
   c[method] = methods.get(method).default_config()
   return c
 
@@ -154,9 +191,11 @@ def use_weak_augment(config: ml_collections.ConfigDict, min_area: float = 0.75) 
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes: int = 1) -> None:
-  """Raises ValueError naming the key and the allowed values for the first problem found."""
+  """Raises ValueError naming the key and the allowed values for the first problem found. First imports
+  `config.imports`, so that the components they register are known."""
   from jaxssl import data, methods, models, optim
 
+  import_modules(config.get("imports", ()))
   methods.get(config.method)  # Unknown names raise with the list of valid ones.
   if config.data.name not in (*data.SOURCES, "arrays"):
     data.get_source(config.data.name)  # Raises with the valid names.

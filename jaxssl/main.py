@@ -1,5 +1,9 @@
 """Command line: python -m jaxssl.main --config=configs/<method>_<dataset>.py --workdir=DIR [--config.key=value].
 
+--import=my.module (repeatable) imports your own modules before the config file is read, so the methods,
+encoders and sources they register can be named by it (docs/extending.md); they are recorded in
+config.imports, which `jaxssl.load_encoder` imports again.
+
 The config file is locked: overriding a key it does not have is an error, so a typo never goes unnoticed.
 A multi-process job (several hosts, or several processes on one) starts JAX's runtime first: explicitly with
 --coordinator_address/--num_processes/--process_id, or with --distributed (or inside a multi-task SLURM or
@@ -19,6 +23,9 @@ config_flags.DEFINE_config_file("config", None, "Path to a config file in config
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 in a multi-process job.")
 flags.DEFINE_integer("num_processes", None, "Number of processes in a multi-process job.")
 flags.DEFINE_integer("process_id", None, "This process's index in a multi-process job, 0 .. num_processes - 1.")
+flags.DEFINE_multi_string("import", [], "A module to import before the config file is read (repeatable), e.g. "
+                          "--import=my_ssl: its registrations (jaxssl.register_method, register_encoder, "
+                          "register_source) run first. It joins config.imports.")
 flags.DEFINE_bool("distributed", False, "Start jax.distributed with JAX's cluster auto-detection (TPU pod "
                   "slices, SLURM, Open MPI, Kubernetes).")
 flags.mark_flags_as_required(["config", "workdir"])
@@ -67,9 +74,42 @@ class _QuietCheckpointing(std_logging.Filter):
     return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
 
 
+def import_flag_values(argv: list[str]) -> list[str]:
+  """The values of every --import flag in `argv` (--import=m, --import m; up to a "--")."""
+  values, args = [], iter(argv[1:])
+  for arg in args:
+    if arg == "--":
+      break
+    name, eq, value = arg.lstrip("-").partition("=")
+    if arg.startswith("-") and name == "import":
+      values.append(value if eq else next(args, ""))
+  return values
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, after importing the --import modules: what they register must exist before the
+  config file is read (it may name their method, and base_config gathers every registered encoder's options)."""
+  from jaxssl import config as config_lib  # pylint: disable=g-import-not-at-top  (light: no JAX)
+
+  config_lib.import_modules(import_flag_values(argv))
+  return app.parse_flags_with_usage(argv)
+
+
+def record_imports(config, modules: list[str]) -> None:
+  """Imports `modules` and the config's own `imports`, and adds `modules` to config.imports (so the run's
+  config.json says what to import to load its encoder again)."""
+  from jaxssl import config as config_lib  # pylint: disable=g-import-not-at-top
+
+  config_lib.import_modules(modules)
+  if "imports" in config:
+    config.imports = tuple(dict.fromkeys([*config.imports, *modules]))
+    config_lib.import_modules(config.imports)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  record_imports(FLAGS.config, FLAGS["import"].value)
   logging.get_absl_handler().addFilter(_QuietCheckpointing())
   initialize_distributed()
   from jaxssl import train  # Imported here so --help answers without loading TensorFlow and JAX.
@@ -96,4 +136,4 @@ def restart_with_huge_page_malloc() -> None:
 
 if __name__ == "__main__":
   restart_with_huge_page_malloc()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -1,5 +1,7 @@
 """A trained encoder in your own code: `load_encoder(workdir)` restores it from a run's orbax checkpoint and
-the config saved beside it; no config needs to be passed again."""
+the config saved beside it; no config needs to be passed again. A run of your own method or encoder loads
+once the modules that register them import: those in its `config.imports` (what --import recorded) are
+imported first."""
 import dataclasses
 import functools
 import json
@@ -10,7 +12,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from jaxssl import augment, checkpoint, evaluate, methods, models, optim, parallel
+from jaxssl import augment, checkpoint, config as config_lib, evaluate, methods, models, optim, parallel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +63,7 @@ def load_encoder(path: str, step: int | None = None) -> TrainedEncoder:
   with open(os.path.join(workdir, "results.json")) as f:
     shape = json.load(f)["data"]
   image_shape, class_names = tuple(shape["image_shape"]), tuple(shape["class_names"])
+  config_lib.import_modules(config.get("imports", ()))  # They register the run's own components, if any.
   method = methods.create(config)
   model = method.build(image_shape, len(class_names), nnx.Rngs(config.seed))
   tx, _ = optim.create(config.optimizer, config.num_train_steps)

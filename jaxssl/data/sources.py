@@ -1,6 +1,7 @@
 """Dataset sources: each returns a dataset's images (uint8, NHWC, resized to `image_size`) and labels.
 
-Sources are picked by name from `SOURCES`. In a job of P processes, process p reads only shard p of every
+Sources are picked by name from `SOURCES`; user code adds its own with `register_source` (also
+`jaxssl.register_source`; docs/extending.md). In a job of P processes, process p reads only shard p of every
 split (`shard=(p, P)`): TFDS through `tfds.split_for_jax_process`, the embedded datasets by the same
 contiguous cut (shard sizes differ by at most one, the first ones larger). A shard lives in host memory
 (all of STL-10, 105k 96×96 images, is ~2.9 GB), so batches are a pure function of the step.
@@ -216,12 +217,37 @@ def _folder(**kwargs) -> Arrays:
   return folder(**kwargs)
 
 
+# name -> source(image_size, shard=(index, count), **options) -> Arrays. The options are the data config's
+# fields that `data.load` passes (manual_dir, tfds_data_dir, train_dir, test_dir, unlabelled_dir, channels,
+# test_fraction, split_seed); a source takes the ones it reads and `**_` for the rest.
 SOURCES: dict[str, Callable[..., Arrays]] = {
     "digits": digits,
     "fashion_mnist": fashion_mnist,
     "folder": _folder,
     **{name: functools.partial(tfds_source, name) for name in TFDS_SPLITS if name != "fashion_mnist"},
 }
+
+
+def register_source(name: str, source: Callable[..., Arrays] | None = None, *, replace: bool = False):
+  """Registers `source` as `config.data.name = name`. A decorator (`@register_source("mine")`) or a plain call
+  (`register_source("mine", read_mine)`, e.g. with `from_arrays(...)`); returns `source`. A name already
+  registered raises ValueError unless `replace=True`.
+
+  `source(image_size, shard=(0, 1), **_)` returns `Arrays` of uint8 images [N, image_size, image_size, C]
+  (`resize_uint8` resizes) and int32 labels, for this process's `shard` (`process_shard(x, shard)` of every
+  split); see SOURCES for the other keyword arguments it is given."""
+  def register(source: Callable[..., Arrays]) -> Callable[..., Arrays]:
+    from jaxssl import config as config_lib  # pylint: disable=g-import-not-at-top
+
+    if not callable(source):
+      raise TypeError(f"register_source({name!r}) takes a function that returns data.Arrays, got {source!r}.")
+    if not isinstance(name, str) or not name or name == "arrays":
+      raise ValueError(f"a source name must be a non-empty string other than 'arrays' (train_and_evaluate's "
+                       f"source=...), got {name!r}.")
+    config_lib.check_new_name(SOURCES, "source", name, source, replace)
+    SOURCES[name] = source
+    return source
+  return register if source is None else register(source)
 
 
 def get_source(name: str, source: Callable[..., Arrays] | None = None) -> Callable[..., Arrays]:
@@ -233,6 +259,7 @@ def get_source(name: str, source: Callable[..., Arrays] | None = None) -> Callab
   if source is not None:
     return source
   if name not in SOURCES:
+    from jaxssl.config import NOT_FOUND_HINT  # pylint: disable=g-import-not-at-top
     raise ValueError(f"unknown dataset {name!r}; config.data.name must be one of {sorted(SOURCES)} (or 'arrays' "
-                     "with data.from_arrays).")
+                     f"with data.from_arrays). {NOT_FOUND_HINT}")
   return SOURCES[name]

@@ -1,6 +1,11 @@
 """Encoders by name (`config.model.name`) and heads. Every encoder is a `layers.Encoder`: it maps images
 [B, H, W, C] (float, [0, 1]) and `train` to float32 features [B, encoder.features] (what methods train on),
-and `encoder.representation(images)` is what kNN, the probe and fine-tuning read."""
+and `encoder.representation(images)` is what kNN, the probe and fine-tuning read.
+
+Each encoder is registered with the options it reads from `config.model` and their defaults
+(`register_encoder(name, builder, defaults=...)`, also `jaxssl.register_encoder` for user code); the
+`config.model` of `config.base_config` holds every registered encoder's options (`default_config()`).
+"""
 from typing import Callable
 
 import jax.numpy as jnp
@@ -55,17 +60,93 @@ def _vit(preset):
   return builder
 
 
-# name -> builder(model_config, in_channels, image_size, *, dtype, axis_name, rngs).
-ENCODERS: dict[str, Callable[..., Encoder]] = {
-    "convnet": _convnet, "resnet18": _resnet(resnet.resnet18), "resnet50": _resnet(resnet.resnet50),
-    "wrn28_2": _wrn28_2, "alexnet": _alexnet, "vit_tiny": _vit("vit_tiny"), "vit_small": _vit("vit_small")}
+# name -> builder(model_config, in_channels, image_size, *, dtype, axis_name, rngs) -> Encoder.
+ENCODERS: dict[str, Callable[..., Encoder]] = {}
+# name -> the options (config.model.<option>) its builder reads, with their defaults.
+ENCODER_DEFAULTS: dict[str, dict] = {}
+DEFAULT_ENCODER = "convnet"
+
+
+def _check_options(name: str, defaults: dict) -> None:
+  """Raises ValueError unless `defaults` are new options of config.model, or ones another encoder already
+  declares with the same default (config.model is one flat section that every encoder shares)."""
+  for key, value in defaults.items():
+    if not isinstance(key, str) or not key.isidentifier() or key == "name":
+      raise ValueError(f"encoder {name!r}: option {key!r} must be an identifier other than 'name' (it is the "
+                       "key config.model.<option>).")
+    for other, options in ENCODER_DEFAULTS.items():
+      if other != name and key in options and options[key] != value:
+        raise ValueError(f"encoder {name!r}: config.model.{key} is already an option of encoder {other!r} with "
+                         f"default {options[key]!r}, not {value!r}; give yours another name (e.g. "
+                         f"'{name}_{key}') or the same default.")
+
+
+def register_encoder(name: str, builder: Callable[..., Encoder] | None = None, *, defaults: dict | None = None,
+                     replace: bool = False):
+  """Registers `builder` as `config.model.name = name`, with the options it reads from config.model and their
+  `defaults` (they join config.model in every `config.base_config` made after this). A decorator
+  (`@register_encoder("mine", defaults={...})`) or a plain call (`register_encoder("mine", build, ...)`);
+  returns `builder`. A name already registered raises ValueError unless `replace=True`.
+
+  `builder(model_config, in_channels, image_size, *, dtype, axis_name, rngs)` returns a `layers.Encoder` for
+  images [image_size, image_size, in_channels]: compute dtype `dtype` (float32 parameters), BatchNorm
+  statistics averaged over `axis_name` (ignore it without BatchNorm). `model_config` is config.model, with
+  this encoder's defaults filled in for any option it lacks (a config built before the registration)."""
+  def register(builder: Callable[..., Encoder]) -> Callable[..., Encoder]:
+    from jaxssl import config as config_lib  # pylint: disable=g-import-not-at-top  (config imports models)
+
+    if not callable(builder):
+      raise TypeError(f"register_encoder({name!r}) takes a builder function, got {builder!r}.")
+    if not isinstance(name, str) or not name:
+      raise ValueError(f"an encoder name must be a non-empty string, got {name!r}.")
+    config_lib.check_new_name(ENCODERS, "encoder", name, builder, replace)
+    options = dict(defaults or {})
+    _check_options(name, options)
+    ENCODERS[name], ENCODER_DEFAULTS[name] = builder, options
+    return builder
+  return register if builder is None else register(builder)
+
+
+register_encoder("convnet", _convnet, defaults={
+    "width": -1,            # Channels of every conv; -1: 128. (ResNets: base width, -1: 64; ViTs: -1: the preset's.)
+    "features": 128,        # Size of the final Dense.
+    "final_relu": False})   # ReLU on the final Dense (the Keras SimCLR example).
+for _name, _build in (("resnet18", resnet.resnet18), ("resnet50", resnet.resnet50)):
+  register_encoder(_name, _resnet(_build), defaults={
+      "width": -1,
+      "stem": "auto",                # "imagenet", "cifar", or "auto" (cifar for images <= 64 px).
+      "zero_init_residual": False})  # γ = 0 in each residual branch's last BatchNorm.
+register_encoder("wrn28_2", _wrn28_2)  # Fixed layout: no options.
+register_encoder("alexnet", _alexnet, defaults={
+    "feature_layer": "fc"})  # The layer evaluation reads, "conv1".."conv5" or "fc".
+for _name in ("vit_tiny", "vit_small"):
+  register_encoder(_name, _vit(_name), defaults={
+      "patch_size": 4,  # Patch side in pixels (4 at 32 px: 64 patches; 16 at 224 px).
+      "width": -1,      # -1: the preset's (tiny 192, small 384).
+      "depth": -1,      # Blocks; -1: the preset's (12).
+      "num_heads": -1})  # Attention heads; -1: the preset's (tiny 3, small 6).
+del _name, _build
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """config.model's defaults: `name` and every registered encoder's options, in registration order."""
+  c = ml_collections.ConfigDict({"name": DEFAULT_ENCODER})
+  for options in ENCODER_DEFAULTS.values():
+    for key, value in options.items():
+      if key not in c:
+        c[key] = value
+  return c
+
+
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 def get(name: str) -> Callable[..., Encoder]:
   """Returns the builder of encoder `name`; an unknown name raises with the list of valid names."""
   if name not in ENCODERS:
-    raise ValueError(f"unknown encoder {name!r}; config.model.name must be one of {sorted(ENCODERS)}.")
+    from jaxssl.config import NOT_FOUND_HINT  # pylint: disable=g-import-not-at-top
+    raise ValueError(f"unknown encoder {name!r}; config.model.name must be one of {sorted(ENCODERS)}. "
+                     f"{NOT_FOUND_HINT}")
   return ENCODERS[name]
 
 
@@ -80,10 +161,16 @@ def build_encoder(model_config: ml_collections.ConfigDict, in_channels: int, ima
                   dtype: str = "float32", axis_name: str | None = None) -> Encoder:
   """The encoder named by `model_config.name` for images [image_size, image_size, in_channels], computing in
   `dtype` with float32 parameters; its BatchNorm layers (if any) average batch statistics over `axis_name`
-  (None: over this device's batch only — for use outside a shard_map)."""
-  return get(model_config.name)(model_config, in_channels, image_size, dtype=compute_dtype(dtype),
-                                axis_name=axis_name, rngs=rngs)
+  (None: over this device's batch only — for use outside a shard_map). Options of the encoder that
+  `model_config` lacks (it was made before the encoder was registered, or saved before an option existed)
+  take the encoder's registered defaults."""
+  builder = get(model_config.name)
+  missing = {k: v for k, v in ENCODER_DEFAULTS.get(model_config.name, {}).items() if k not in model_config}
+  if missing:
+    model_config = ml_collections.ConfigDict({**model_config.to_dict(), **missing})
+  return builder(model_config, in_channels, image_size, dtype=compute_dtype(dtype), axis_name=axis_name, rngs=rngs)
 
 
-__all__ = ["ConvDecoder", "ConvNet", "ENCODERS", "Encoder", "EncoderAndHead", "GaussianEncoder", "MLP", "VAE",
-           "build_encoder", "compute_dtype", "get", "set_batch_axis"]
+__all__ = ["ConvDecoder", "ConvNet", "ENCODERS", "ENCODER_DEFAULTS", "Encoder", "EncoderAndHead", "GaussianEncoder",
+           "MLP", "VAE", "build_encoder", "compute_dtype", "default_config", "get", "register_encoder",
+           "set_batch_axis"]
