@@ -14,6 +14,8 @@ Sections (each prints a markdown table; everything goes to `--out`, JSON):
   step time / the ceiling. Each row runs in its own process and reports its peak RSS.
 - tuning: the SimCLR/convnet step with XLA's convolution against jaxssl's, under glibc's default malloc, huge
   pages (jaxssl's default), "reuse", and tcmalloc where the system has it.
+- prefetch: the SimCLR/convnet step with the next batches' host-to-device copies started 0, 1 and 2 steps
+  ahead (`config.device_prefetch` 1, 2, 3; jaxssl's default is 2).
 - peers: the SimCLR/convnet step written with TF/Keras (`peers/simclr_tf.py`) and PyTorch
   (`peers/simclr_torch.py`) at the same batch and image size; jaxssl/peer ratios. Installs the peers'
   requirements (`peers/requirements.txt`) if they are missing.
@@ -112,14 +114,16 @@ def matmul_ceiling(dtype: str = "float32", n: int = 2048, repeats: int = 8) -> f
   return 2 * n ** 3 / best
 
 
-def step_row(config_name: str, overrides: dict, steps: int, repeats: int, conv: str = "auto") -> dict:
+def step_row(config_name: str, overrides: dict, steps: int, repeats: int, conv: str = "auto",
+             device_prefetch: int = 2) -> dict:
   """Times the jaxssl train step of configs/<config_name>.py (with `overrides`) on random images; `conv`:
-  "auto" (jaxssl's default convolution) or "xla" (XLA's own convolution everywhere)."""
+  "auto" (jaxssl's default convolution) or "xla" (XLA's own convolution everywhere); `device_prefetch`:
+  batches whose host-to-device copy is started ahead of their step (1: none, as without prefetch)."""
   import jax
   from jaxssl import config as config_lib, data, methods, parallel, train
-  from jaxssl.models import conv as conv_ops
+  from jaxssl import cpu_tricks
 
-  conv_ops.OWN_CONV_ON_CPU = conv == "auto"
+  cpu_tricks.ENABLED = conv == "auto"  # "xla": no CPU trick at all (jaxssl.cpu_tricks).
   config = config_lib.from_file(os.path.join(ROOT, "configs", f"{config_name}.py"))
   config.update_from_flattened_dict(overrides)
   config_lib.validate(config, jax.device_count(), jax.process_count())
@@ -145,14 +149,15 @@ def step_row(config_name: str, overrides: dict, steps: int, repeats: int, conv: 
   times = []
   for r in range(repeats):
     start = time.perf_counter()
-    for batch in data.prefetch(batch_fn, 1 + r * steps, 1 + (r + 1) * steps):
-      state, metrics = compiled(state, parallel.shard_batch(mesh, batch))
+    host = data.prefetch(batch_fn, 1 + r * steps, 1 + (r + 1) * steps)
+    for _, batch in data.prefetch_to_device(host, lambda b: parallel.shard_batch(mesh, b), device_prefetch):
+      state, metrics = compiled(state, batch)
     jax.block_until_ready((state, metrics))
     times.append((time.perf_counter() - start) / steps)
   step_s = statistics.median(times)
   images = sum(method.batch_sizes().values())
   return {"config": config_name, "overrides": overrides, "model": config.model.name, "image_size": size,
-          "method": config.method, "conv": conv, "malloc": malloc_name(os.environ),
+          "method": config.method, "conv": conv, "device_prefetch": device_prefetch, "malloc": malloc_name(os.environ),
           "images_per_step": images, "devices": jax.device_count(), "dtype": config.dtype,
           "compile_s": compile_s, "step_s": step_s, "images_per_s": images / step_s, "step_flops": flops,
           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -240,7 +245,7 @@ def table(rows: list[dict], columns: list[str]) -> str:
 def main():
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--quick", action="store_true", help="small batches and repeats (< 5 min on 2 CPU cores)")
-  parser.add_argument("--sections", default="ceiling,step,tuning,peers,pipeline,knn,scaling")
+  parser.add_argument("--sections", default="ceiling,step,tuning,prefetch,peers,pipeline,knn,scaling")
   parser.add_argument("--steps", type=int, default=None, help="steps per timed repeat")
   parser.add_argument("--repeats", type=int, default=None)
   parser.add_argument("--out", default=None, help="JSON file (default experiments/results/benchmark[_quick].json)")
@@ -250,8 +255,8 @@ def main():
   repeats = args.repeats or (2 if args.quick else 3)
   batch = QUICK_BATCH if args.quick else BATCH
   if args.row:  # A child process: one step row.
-    name, overrides, conv = json.loads(args.row)
-    print(json.dumps(step_row(name, overrides, steps, repeats, conv)))
+    name, overrides, conv, *depth = json.loads(args.row)
+    print(json.dumps(step_row(name, overrides, steps, repeats, conv, *depth)))
     return
 
   import jax
@@ -279,14 +284,14 @@ def main():
     ceiling = [{"dtype": d, "TFLOP/s": f / 1e12} for d, f in results["ceiling_flops"].items()]
     print("\n## Matmul ceiling\n" + table(ceiling, ["dtype", "TFLOP/s"]))
 
-  from jaxssl.main import huge_page_malloc_env
+  from jaxssl.cpu_tricks import huge_page_malloc_env
   tuned_env = huge_page_malloc_env(dict(os.environ), platform.libc_ver()) or dict(os.environ)
   plain_env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
 
   measured = {}
 
-  def child(name, overrides, env=None, conv="auto", tuned=True):  # As `python -m jaxssl.main` runs it.
-    args = [sys.executable, __file__, f"--row={json.dumps([name, overrides, conv])}", f"--steps={steps}",
+  def child(name, overrides, env=None, conv="auto", tuned=True, device_prefetch=2):  # As jaxssl.main runs it.
+    args = [sys.executable, __file__, f"--row={json.dumps([name, overrides, conv, device_prefetch])}", f"--steps={steps}",
             f"--repeats={repeats}"]
     env = {**(tuned_env if tuned else plain_env), **(env or {})}
     key = json.dumps([args, sorted(env.items())])
@@ -323,6 +328,18 @@ def main():
     results["tuning"] = rows
     print(f"\n## Tuning: SimCLR / convnet step, batch {batch}, 96×96\n" +
           table(rows, ["conv", "malloc", "step_s", "images_per_s", "speedup", "peak_rss_mb"]))
+
+  if begin("prefetch"):  # The step with and without the next batches' host-to-device copies started ahead.
+    rows = []
+    for depth in (1, 2, 3):
+      row = child("simclr_stl10", {"batch_size": batch}, device_prefetch=depth)
+      rows.append({"device_prefetch": depth, "step_s": row["step_s"], "images_per_s": row["images_per_s"]})
+      print(f"  device_prefetch={depth}: {row['images_per_s']:.1f} img/s", flush=True)
+    for row in rows:
+      row["speedup"] = row["images_per_s"] / rows[0]["images_per_s"]
+    results["prefetch"] = rows
+    print(f"\n## Device prefetch: SimCLR / convnet step, batch {batch}, 96×96 (1 = no prefetch)\n" +
+          table(rows, ["device_prefetch", "step_s", "images_per_s", "speedup"]))
 
   if begin("peers"):
     ensure_peers()

@@ -73,6 +73,7 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.eval_every_steps = 500      # Also evaluated once at the end.
   c.checkpoint_every_steps = 500
   c.max_checkpoints_to_keep = 3
+  c.device_prefetch = 2         # Batches on their way to the devices while a step runs (1: none, no overlap).
   c.reset = False               # True: move a previous run in the workdir to <workdir>/replaced/ and start over.
   c.dtype = "float32"           # "bfloat16": the encoder computes in bf16; parameters, BatchNorm statistics
                                 # and losses stay float32 (mixed precision).
@@ -209,6 +210,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
     raise ValueError(f"config has no '{config.method}' section for config.method={config.method!r}; start from a "
                      f"configs/{config.method}_<dataset>.py file instead of overriding config.method.")
   optim.check(config.optimizer)
+  if config.get("device_prefetch", 2) < 1:
+    raise ValueError(f"config.device_prefetch must be >= 1 (1: no prefetch), got {config.device_prefetch}.")
   for stream, size in methods.create(config).batch_sizes().items():
     if size <= 0 or size % num_devices:
       raise ValueError(f"the global {stream} batch ({size}) must be a positive multiple of the {num_devices} "

@@ -14,7 +14,7 @@ import numpy as np
 import optax
 from jax import lax
 
-from jaxssl import losses, parallel
+from jaxssl import cpu_tricks, losses, parallel
 from jaxssl.data.split import holdout_split
 
 
@@ -45,8 +45,9 @@ def _knn_predict(bank, bank_labels, queries, *, num_classes, ks, temperature, we
   queries = losses.l2_normalize(queries)
 
   def predict(q):  # q [chunk, D] -> [len(ks), chunk]
-    # The barrier keeps XLA:CPU's fast top-k: fusing exp() into its values turned it into a full sort (20×).
-    sims, idx = lax.optimization_barrier(lax.top_k(jnp.dot(q, bank.T, precision=lax.Precision.HIGHEST), max(ks)))
+    sims, idx = lax.top_k(jnp.dot(q, bank.T, precision=lax.Precision.HIGHEST), max(ks))
+    if cpu_tricks.active():  # Keeps XLA:CPU's fast top-k: fused with exp() it became a full sort (20× slower).
+      sims, idx = lax.optimization_barrier((sims, idx))
     weights = jnp.exp((sims - sims[:, :1]) / temperature) if weighted else jnp.ones_like(sims)
     neighbour_labels = jax.nn.one_hot(bank_labels[idx], num_classes, dtype=weights.dtype)  # [chunk, k, C]
     # Votes as one small contraction per k (a scatter-add per query is slow on the CPU).
@@ -113,9 +114,10 @@ def _probe_grad(params, x, x_t, targets, row_weights, weight_decay, logit_mask=0
 def _train_linear(x, y, weights, learning_rate, weight_decay, *, num_classes, steps):
   """Softmax regression on rows x [N, D] with labels y [N], each row's loss weighted by weights [N] (0: unused).
 
-  The classes are padded to a multiple of 8 with classes of logit -inf, which stay at zero weight: XLA:CPU
-  runs [N, D] @ [D, 10] 2.4× slower than @ [D, 16] (and [D, N] @ [N, 10] likewise), measured on 10k×512."""
-  width = -(-num_classes // 8) * 8
+  On the CPU (`cpu_tricks`) the classes are padded to a multiple of 8 with classes of logit -inf, which stay at
+  zero weight: XLA:CPU runs [N, D] @ [D, 10] 2.4× slower than @ [D, 16] (and [D, N] @ [N, 10] likewise),
+  measured on 10k×512."""
+  width = -(-num_classes // 8) * 8 if cpu_tricks.active() else num_classes
   params = {"w": jnp.zeros((x.shape[1], width)), "b": jnp.zeros((width,))}
   logit_mask = jnp.where(jnp.arange(width) < num_classes, 0.0, -jnp.inf)
   tx = optax.adam(learning_rate)

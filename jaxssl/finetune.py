@@ -9,7 +9,7 @@ update at all, bit for bit. By default the new head starts as the linear probe o
 and fine-tuning starts from the probe's accuracy, which early stopping can keep.
 """
 import logging
-from typing import Sequence
+from typing import Callable, Sequence
 
 import jax
 import jax.extend.core as jcore
@@ -127,6 +127,23 @@ def _features(encoder: models.Encoder, images: np.ndarray, batch: int = 512) -> 
   return np.concatenate([np.asarray(embed(state, images[i:i + batch])) for i in range(0, len(images), batch)])
 
 
+def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
+                    view_config: augment.ViewConfig | None) -> Callable:
+  """Returns jitted (trainable, frozen, opt_state, uint8 images [B, H, W, C], labels int [B], key) ->
+  (trainable, opt_state, loss): one cross-entropy step of the `Classifier` split as (graphdef, trainable,
+  frozen), on `view_config`'s augmented views of the images (none if None)."""
+  @jax.jit
+  def train_step(trainable, frozen, opt_state, x, y, key):
+    x = augment.views(key, x, view_config) if view_config else augment.to_float(x)
+
+    def loss_fn(params):
+      return losses.cross_entropy(nnx.merge(graphdef, params, frozen)(x), y)
+    loss, grads = jax.value_and_grad(loss_fn)(trainable)
+    updates, opt_state = tx.update(grads, opt_state, trainable)
+    return optax.apply_updates(trainable, updates), opt_state, loss
+  return train_step
+
+
 def finetune(encoder: models.Encoder, images: np.ndarray, labels: np.ndarray, test_images: np.ndarray,
              test_labels: np.ndarray, num_classes: int, options: ml_collections.ConfigDict,
              view_config: augment.ViewConfig | None = None, seed: int = 0) -> dict:
@@ -152,16 +169,7 @@ def finetune(encoder: models.Encoder, images: np.ndarray, labels: np.ndarray, te
   is_trainable = trainable_filter(encoder, options.last_layers, images.shape[1:])
   graphdef, trainable, frozen = nnx.split(model, is_trainable, ...)
   tx = optax.adam(options.learning_rate)
-
-  @jax.jit
-  def train_step(trainable, frozen, opt_state, x, y, key):
-    x = augment.views(key, x, view_config) if view_config else augment.to_float(x)
-
-    def loss_fn(params):
-      return losses.cross_entropy(nnx.merge(graphdef, params, frozen)(x), y)
-    loss, grads = jax.value_and_grad(loss_fn)(trainable)
-    updates, opt_state = tx.update(grads, opt_state, trainable)
-    return optax.apply_updates(trainable, updates), opt_state, loss
+  train_step = make_train_step(graphdef, tx, view_config)
 
   @jax.jit
   def predict(trainable, frozen, x):

@@ -17,6 +17,8 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from jaxssl import cpu_tricks
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, TensorBoard events and results.json.")
 config_flags.DEFINE_config_file("config", None, "Path to a config file in configs/.", lock_config=True)
@@ -49,22 +51,6 @@ def initialize_distributed() -> None:
     jax.distributed.initialize(*explicit)
   elif FLAGS.distributed or _in_multiprocess_cluster():
     jax.distributed.initialize()  # JAX reads the coordinator, process count and index from the cluster.
-
-
-def huge_page_malloc_env(environ: dict, libc: tuple[str, str]) -> dict | None:
-  """The environment to restart this command with so that glibc's malloc asks for transparent huge pages
-  (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, glibc >= 2.35), or None if it is set, off or not available.
-
-  XLA:CPU allocates its large buffers afresh on every step and glibc returns them to the kernel when they
-  are freed, so each step page-faults them in again, 4 KiB at a time; with huge pages the CPU train step
-  runs much faster (experiments/benchmark.py, "tuning"). JAXSSL_HUGE_PAGE_MALLOC=0 turns it off.
-  `libc`: platform.libc_ver()."""
-  name, version = libc
-  tunables = environ.get("GLIBC_TUNABLES", "")
-  if (environ.get("JAXSSL_HUGE_PAGE_MALLOC") == "0" or "glibc.malloc.hugetlb" in tunables or name != "glibc"
-      or tuple(int(v) for v in version.split(".")[:2]) < (2, 35)):
-    return None
-  return {**environ, "GLIBC_TUNABLES": ":".join(filter(None, [tunables, "glibc.malloc.hugetlb=1"]))}
 
 
 class _QuietCheckpointing(std_logging.Filter):
@@ -129,8 +115,11 @@ def main(argv):
 
 
 def restart_with_huge_page_malloc() -> None:
-  """Restarts this command (same interpreter and arguments) with huge_page_malloc_env, if it gives one."""
-  if env := huge_page_malloc_env(dict(os.environ), platform.libc_ver()):  # None off Linux/glibc.
+  """Restarts this command (same interpreter and arguments) with huge-page malloc when JAX will compute on
+  the CPU (`cpu_tricks`: not on GPU/TPU hosts, not with JAXSSL_CPU_TRICKS=0)."""
+  if not cpu_tricks.huge_pages_wanted(os.environ):
+    return
+  if env := cpu_tricks.huge_page_malloc_env(dict(os.environ), platform.libc_ver()):  # None off Linux/glibc.
     os.execve(sys.executable, sys.orig_argv, env)  # glibc reads GLIBC_TUNABLES when a process starts.
 
 

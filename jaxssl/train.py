@@ -137,10 +137,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
                                   jax.process_count(), method.stratified_labels)
     sync_every = math.gcd(config.log_every_steps, config.checkpoint_every_steps)
     train_metrics = results.get("train", {})
-    for step, batch in enumerate(data.prefetch(batch_fn, start_step, config.num_train_steps), start_step + 1):
+    batches = data.prefetch_to_device(data.prefetch(batch_fn, start_step, config.num_train_steps),
+                                      functools.partial(parallel.shard_batch, mesh), config.device_prefetch)
+    for step, (batch, device_batch) in enumerate(batches, start_step + 1):
       if step == 1:
         write_view_grid(writer, method, batch, config.seed)
-      state, metrics = train_step(state, parallel.shard_batch(mesh, batch))
+      state, metrics = train_step(state, device_batch)
       if step == start_step + 1:  # The first step compiles: the rate counts from its end.
         jax.block_until_ready(metrics)
         progress = Progress(step, config.num_train_steps, progress.images_per_step)

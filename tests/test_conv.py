@@ -7,7 +7,8 @@ import pytest
 from flax import nnx
 from jax import lax
 
-from jaxssl.main import huge_page_malloc_env
+from jaxssl import cpu_tricks
+from jaxssl.cpu_tricks import huge_page_malloc_env
 from jaxssl.models import conv as conv_ops
 
 
@@ -41,8 +42,20 @@ def test_used_by_nnx_conv_on_the_cpu_and_off_when_disabled(monkeypatch):
   x = jnp.ones((2, 9, 9, 3))
   primitives = lambda: str(jax.make_jaxpr(lambda x: conv(x))(x))  # noqa: E731
   assert "platform_index" in primitives() and "custom_vjp_call" in primitives()
-  monkeypatch.setattr(conv_ops, "OWN_CONV_ON_CPU", False)
+  monkeypatch.setattr(cpu_tricks, "ENABLED", False)
   assert "platform_index" not in primitives() and "conv_general_dilated" in primitives()
+
+
+def test_not_traced_when_jax_computes_on_a_gpu_or_tpu(monkeypatch):
+  conv = nnx.Conv(3, 4, (3, 3), strides=2, padding="VALID", conv_general_dilated=conv_ops.conv_general_dilated,
+                  rngs=nnx.Rngs(0))
+  x = jnp.ones((2, 9, 9, 3))
+  for backend in ("gpu", "tpu"):
+    monkeypatch.setattr(jax, "default_backend", lambda backend=backend: backend)
+    assert not cpu_tricks.active()
+    jaxpr = str(jax.make_jaxpr(lambda x: conv(x))(x))
+    assert "platform_index" not in jaxpr and "custom_vjp_call" not in jaxpr and "conv_general_dilated" in jaxpr
+    jax.jvp(lambda x: conv(x), (x,), (x,))  # Forward-mode AD: XLA's convolution has it.
 
 
 def test_bfloat16_compute_keeps_float32_kernel_gradients():
@@ -67,6 +80,16 @@ def test_huge_page_malloc_env():
   assert huge_page_malloc_env({}, ("", "")) is None  # musl, macOS: nothing to do.
 
 
+def test_huge_pages_only_where_jax_computes_on_the_cpu(monkeypatch):
+  monkeypatch.setattr(cpu_tricks, "accelerator_plugins", lambda: [])
+  assert cpu_tricks.huge_pages_wanted({})
+  assert not cpu_tricks.huge_pages_wanted({"JAXSSL_CPU_TRICKS": "0"})
+  assert not cpu_tricks.huge_pages_wanted({"JAX_PLATFORMS": "cuda"})
+  monkeypatch.setattr(cpu_tricks, "accelerator_plugins", lambda: ["cuda"])  # A GPU host: no restart ...
+  assert not cpu_tricks.huge_pages_wanted({})
+  assert cpu_tricks.huge_pages_wanted({"JAX_PLATFORMS": "cpu"})  # ... unless JAX is told to use the CPU.
+
+
 @pytest.mark.parametrize("stride", [2, 1])
 def test_kernel_gradient_under_shard_map_matches_xla_conv(devices, monkeypatch, stride):
   """Inside the train step's shard_map the kernel is replicated and the images split: its gradient must be
@@ -78,7 +101,7 @@ def test_kernel_gradient_under_shard_map_matches_xla_conv(devices, monkeypatch, 
   w = jax.random.normal(jax.random.key(1), (3, 3, 4, 8))
 
   def grad(own_conv: bool):
-    monkeypatch.setattr(conv_ops, "OWN_CONV_ON_CPU", own_conv)
+    monkeypatch.setattr(cpu_tricks, "ENABLED", own_conv)
 
     def loss(w, x):
       out = conv_ops.conv_general_dilated(x, w, (stride, stride), "VALID", dimension_numbers=conv_ops.NHWC)

@@ -179,3 +179,30 @@ def test_validation_split_replaces_the_test_split_and_leaves_training():
   assert not held & {x.tobytes() for x in ds.unlabelled_images} and not held & {x.tobytes() for x in ds.labelled_images}
   config.data.split_seed = 3  # Another labelled subset, the same validation images.
   np.testing.assert_array_equal(data.load(config.data).test_images, ds.test_images)
+
+
+def test_prefetch_to_device_starts_copies_ahead_and_keeps_order():
+  log = []
+
+  def put(batch):
+    log.append(("put", batch["i"]))
+    return {"i": batch["i"] * 10}
+
+  def batches():
+    for i in range(5):
+      log.append(("host", i))
+      yield {"i": i}
+
+  for depth in (1, 2, 3):
+    log.clear()
+    consumed = []
+    for host, device in data.prefetch_to_device(batches(), put, depth):
+      consumed.append((host["i"], device["i"]))
+      log.append(("step", host["i"]))
+    assert consumed == [(i, 10 * i) for i in range(5)]
+    # When step k runs, the copies of batches k+1 .. k+depth-1 have already been started.
+    for k in range(5):
+      puts_before = [i for kind, i in log[:log.index(("step", k))] if kind == "put"]
+      assert puts_before == list(range(min(k + depth, 5))), (depth, k, log)
+  with pytest.raises(ValueError, match="device prefetch off"):
+    list(data.prefetch_to_device(batches(), put, 0))

@@ -6,7 +6,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxssl.data.pipeline import Dataset, make_batch_fn, prefetch, sample_indices, stratified_indices
+from jaxssl.data.pipeline import (Dataset, make_batch_fn, prefetch, prefetch_to_device, sample_indices,
+                                  stratified_indices)
 from jaxssl.data.sources import SOURCES, Arrays, from_arrays, get_source, process_shard, read_idx
 from jaxssl.data.split import labelled_indices
 from jaxssl.parallel import gather_rows
@@ -64,4 +65,4 @@ def hold_out_validation(arrays: Arrays, size: int) -> Arrays:
 
 
 __all__ = ["Arrays", "Dataset", "SOURCES", "from_arrays", "get_source", "labelled_indices", "load", "make_batch_fn",
-           "prefetch", "process_shard", "read_idx", "sample_indices", "stratified_indices"]
+           "prefetch", "prefetch_to_device", "process_shard", "read_idx", "sample_indices", "stratified_indices"]

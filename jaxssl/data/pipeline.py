@@ -108,3 +108,19 @@ def prefetch(batch_fn: Callable[[int], dict], start: int, stop: int, depth: int 
         pending.append(pool.submit(batch_fn, next_step))
         next_step += 1
       yield batch
+
+
+def prefetch_to_device(batches: Iterator[dict], put: Callable[[dict], dict], depth: int = 2) -> Iterator[tuple[dict, dict]]:
+  """Yields (host batch, put(host batch)) for each of `batches`, with the copies of the next `depth - 1`
+  batches already started: `put` (e.g. `parallel.shard_batch`, an asynchronous device_put) is called that
+  far ahead, so the transfer of batch k+1 runs while step k computes and a step never waits on the host.
+  depth=1: each batch is put when it is consumed (no overlap)."""
+  if depth < 1:
+    raise ValueError(f"prefetch depth must be >= 1, got {depth}; 1 turns device prefetch off.")
+  queue = collections.deque()
+  for batch in batches:
+    queue.append((batch, put(batch)))
+    if len(queue) >= depth:
+      yield queue.popleft()
+  while queue:
+    yield queue.popleft()

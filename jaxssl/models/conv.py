@@ -11,8 +11,10 @@ without dilation or groups:
 - a strided convolution's input gradient as s_h·s_w stride-1 convolutions of the output gradient, one per
   phase of the input grid (sub-pixel decomposition), where XLA runs one input-dilated convolution;
 - the stride-1 input gradient and forward pass with XLA's own convolutions (YNNPACK runs those well).
-Other platforms, and the cases it does not cover, use `lax.conv_general_dilated` unchanged:
-`lax.platform_dependent` picks at lowering time. Same parameters and results (to float rounding) either way.
+Other platforms, and the cases it does not cover, use `lax.conv_general_dilated` unchanged: traced on a
+GPU/TPU host (or with JAXSSL_CPU_TRICKS=0, see `jaxssl.cpu_tricks`) this module adds nothing to the program,
+and traced on a CPU host it sits behind `lax.platform_dependent`, so a program lowered there for "cuda" or
+"tpu" holds XLA's convolution only. Same parameters and results (to float rounding) either way.
 """
 import functools
 from typing import Callable, Sequence
@@ -22,8 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxssl import cpu_tricks
+
 NHWC = ("NHWC", "HWIO", "NHWC")
-OWN_CONV_ON_CPU = True  # Read when a model is traced; False: XLA's convolution everywhere (benchmarks compare both).
 
 
 def _patches(x: jax.Array, kernel: tuple[int, int], strides: tuple[int, int]) -> jax.Array:
@@ -140,7 +143,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   covered = (lhs.ndim == 4 and dims == lax.conv_dimension_numbers(lhs.shape, rhs.shape, NHWC)
              and all(d == 1 for d in (lhs_dilation or (1, 1)) + (rhs_dilation or (1, 1)))
              and feature_group_count == 1 and batch_group_count == 1 and not kwargs)
-  if not (covered and OWN_CONV_ON_CPU):
+  if not (covered and cpu_tricks.active()):  # Off the CPU backend (or JAXSSL_CPU_TRICKS=0): XLA's own.
     return reference(lhs, rhs)
   pads = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding) if isinstance(padding, str) \
       else [tuple(p) for p in padding]

@@ -1,0 +1,86 @@
+"""Every method's train step, the evaluation's embedding step and the fine-tuning step lower for CUDA and TPU
+(`jax.export` on this CPU host), and the programs lowered for those platforms hold none of jaxssl's CPU tricks
+(`jaxssl.cpu_tricks`): the same XLA convolutions and matmuls as with the tricks switched off."""
+import re
+
+import jax
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from jaxssl import augment, config as config_lib, cpu_tricks, data, finetune, methods, parallel, train
+from test_teacher_methods import small_heads
+
+PLATFORMS = ("cuda", "tpu")
+
+
+def tiny(method):
+  config = small_heads(config_lib.base_config(method))
+  config.data.labels_per_class = 5
+  config.batch_size, config.model.width, config.model.features = 16, 8, 16
+  config.labelled_batch_size = 0 if "labelled" not in methods.create(config).streams else (
+      20 if method in ("paws", "suncet") else 16)
+  return config
+
+
+def train_step_and_args(config):
+  """The jitted train step of `config` on one device and (state, batch) to call it with."""
+  method = methods.create(config)
+  dataset = data.load(config.data)
+  graphdef, state, tx, _ = train.create_state(method, dataset, config)
+  mesh = parallel.make_mesh(jax.devices()[:1])
+  step = parallel.make_train_step(graphdef, tx, method, mesh, jax.random.key(0))
+  batch = data.make_batch_fn(dataset, method.batch_sizes(), 0, stratified=method.stratified_labels)(0)
+  return step, (parallel.replicate(mesh, state), parallel.shard_batch(mesh, batch))
+
+
+def op_counts(exported) -> dict[str, int]:
+  """How often each StableHLO op occurs in an exported program."""
+  return dict(zip(*np.unique(re.findall(r"stablehlo\.([a-z_]+)", exported.mlir_module()), return_counts=True)))
+
+
+@pytest.mark.parametrize("method", sorted(methods.METHODS))
+def test_train_step_lowers_for_cuda_and_tpu(method):
+  step, args = train_step_and_args(tiny(method))
+  exported = jax.export.export(step, platforms=PLATFORMS)(*args)
+  assert exported.platforms == PLATFORMS
+  assert op_counts(exported).get("convolution", 0) > 0
+
+
+def test_cuda_program_holds_no_cpu_trick(monkeypatch):
+  """With the tricks on (this host is a CPU) the CUDA-lowered step equals the one lowered with them off, op for
+  op, and uses XLA's convolution for the forward pass and both gradients; the CPU-lowered one does not."""
+  config = tiny("simclr")
+  lowered = {}
+  for enabled in (True, False):
+    monkeypatch.setattr(cpu_tricks, "ENABLED", enabled)
+    step, args = train_step_and_args(config)
+    lowered[enabled] = {p: op_counts(jax.export.export(step, platforms=(p,))(*args)) for p in ("cuda", "cpu")}
+  # platform_dependent leaves a one-branch `case` per convolution in a one-platform program; nothing else.
+  compute = lambda counts: {op: n for op, n in counts.items() if op not in ("case", "return")}  # noqa: E731
+  assert compute(lowered[True]["cuda"]) == compute(lowered[False]["cuda"])
+  assert lowered[True]["cuda"]["convolution"] >= 4 + 3 + 4  # The convnet's 4 layers: forward, input (3), filter.
+  # The CPU path is real: on the CPU the filter gradients and strided passes are matmuls.
+  assert lowered[True]["cpu"]["dot_general"] > lowered[True]["cuda"]["dot_general"]
+
+
+def test_embed_and_finetune_steps_lower_for_cuda_and_tpu():
+  config = tiny("simclr")
+  method = methods.create(config)
+  dataset = data.load(config.data)
+  graphdef, state, _, _ = train.create_state(method, dataset, config)
+  mesh = parallel.make_mesh(jax.devices()[:1])
+  embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
+  images = parallel.shard_batch(mesh, {"x": dataset.test_images[:8]})["x"]
+  exported = jax.export.export(embed, platforms=PLATFORMS)(state.params, state.rest, images)
+  assert exported.out_avals[0].shape[0] == 8
+
+  model = finetune.Classifier(nnx.merge(graphdef, state.params, state.rest).encoder, 10, nnx.Rngs(0))
+  graphdef, trainable, frozen = nnx.split(model, nnx.Param, ...)
+  tx = optax.adam(1e-3)
+  ft_step = finetune.make_train_step(graphdef, tx, augment.ViewConfig.from_config(config.augment))
+  exported = jax.export.export(ft_step, platforms=PLATFORMS)(
+      trainable, frozen, tx.init(trainable), dataset.labelled_images[:8], dataset.labelled_labels[:8],
+      jax.random.key(0))
+  assert "convolution" in op_counts(exported)
