@@ -15,7 +15,7 @@ Sections (each prints a markdown table; everything goes to `--out`, JSON):
 - tuning: the SimCLR/convnet step with XLA's convolution against jaxssl's, under glibc's default malloc, huge
   pages (jaxssl's default), "reuse", and tcmalloc where the system has it.
 - prefetch: the SimCLR/convnet step with the next batches' host-to-device copies started 0, 1 and 2 steps
-  ahead (`config.device_prefetch` 1, 2, 3; jaxssl's default is 2).
+  ahead (`config.device_prefetch` 1, 2, 3; jaxssl's default is 2), alternating round by round in one process.
 - peers: the SimCLR/convnet step written with TF/Keras (`peers/simclr_tf.py`) and PyTorch
   (`peers/simclr_torch.py`) at the same batch and image size; jaxssl/peer ratios. Installs the peers'
   requirements (`peers/requirements.txt`) if they are missing.
@@ -146,20 +146,25 @@ def step_row(config_name: str, overrides: dict, steps: int, repeats: int, conv: 
   flops = (cost[0] if isinstance(cost, list) else cost).get("flops", float("nan"))
   state, _ = compiled(state, parallel.shard_batch(mesh, batch_fn(0)))  # Warm-up.
   jax.block_until_ready(state)
-  times = []
+  # device_prefetch a list: its depths alternate, round after round, in this one process (a side-by-side ratio).
+  depths = device_prefetch if isinstance(device_prefetch, list) else [device_prefetch]
+  times = {d: [] for d in depths}
   for r in range(repeats):
-    start = time.perf_counter()
-    host = data.prefetch(batch_fn, 1 + r * steps, 1 + (r + 1) * steps)
-    for _, batch in data.prefetch_to_device(host, lambda b: parallel.shard_batch(mesh, b), device_prefetch):
-      state, metrics = compiled(state, batch)
-    jax.block_until_ready((state, metrics))
-    times.append((time.perf_counter() - start) / steps)
-  step_s = statistics.median(times)
+    for i, depth in enumerate(depths if r % 2 == 0 else depths[::-1]):
+      first = 1 + (r * len(depths) + i) * steps
+      start = time.perf_counter()
+      host = data.prefetch(batch_fn, first, first + steps)
+      for _, batch in data.prefetch_to_device(host, lambda b: parallel.shard_batch(mesh, b), depth):
+        state, metrics = compiled(state, batch)
+      jax.block_until_ready((state, metrics))
+      times[depth].append((time.perf_counter() - start) / steps)
+  step_s = statistics.median(times[depths[0]])
   images = sum(method.batch_sizes().values())
   return {"config": config_name, "overrides": overrides, "model": config.model.name, "image_size": size,
           "method": config.method, "conv": conv, "device_prefetch": device_prefetch, "malloc": malloc_name(os.environ),
           "images_per_step": images, "devices": jax.device_count(), "dtype": config.dtype,
           "compile_s": compile_s, "step_s": step_s, "images_per_s": images / step_s, "step_flops": flops,
+          "step_s_by_prefetch": {str(d): statistics.median(t) for d, t in times.items()},
           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -330,11 +335,12 @@ def main():
           table(rows, ["conv", "malloc", "step_s", "images_per_s", "speedup", "peak_rss_mb"]))
 
   if begin("prefetch"):  # The step with and without the next batches' host-to-device copies started ahead.
+    measured_row = child("simclr_stl10", {"batch_size": batch}, device_prefetch=[1, 2, 3])  # Interleaved.
     rows = []
-    for depth in (1, 2, 3):
-      row = child("simclr_stl10", {"batch_size": batch}, device_prefetch=depth)
-      rows.append({"device_prefetch": depth, "step_s": row["step_s"], "images_per_s": row["images_per_s"]})
-      print(f"  device_prefetch={depth}: {row['images_per_s']:.1f} img/s", flush=True)
+    for depth, step_s in measured_row["step_s_by_prefetch"].items():
+      rows.append({"device_prefetch": int(depth), "step_s": step_s,
+                   "images_per_s": measured_row["images_per_step"] / step_s})
+      print(f"  device_prefetch={depth}: {rows[-1]['images_per_s']:.1f} img/s", flush=True)
     for row in rows:
       row["speedup"] = row["images_per_s"] / rows[0]["images_per_s"]
     results["prefetch"] = rows

@@ -97,6 +97,9 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   record_imports(FLAGS.config, FLAGS["import"].value)
   logging.get_absl_handler().addFilter(_QuietCheckpointing())
+  # JAX's INFO lines about backends it could not start ("Unable to initialize backend 'tpu'" on every
+  # CPU or GPU host) are noise here; its warnings still show.
+  std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
   initialize_distributed()
   from jaxssl import train  # Imported here so --help answers without loading TensorFlow and JAX.
 

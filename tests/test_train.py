@@ -156,6 +156,8 @@ def test_command_line_runs_and_prints_accuracies(tmp_path):
   assert out.returncode == 0, out.stderr[-3000:]
   assert "simclr on digits, step 3: knn_k20=" in out.stdout and "probe=" in out.stdout
   assert "orbax" not in out.stderr  # Checkpointing stays quiet on the console.
+  assert "libtpu" not in out.stderr and "Unable to initialize backend" not in out.stderr  # No backend chatter.
+  assert out.stderr.count("kNN: the labelled bank has") <= 1  # Warnings once per run, not per evaluation.
   assert re.search(r"step 1/3  loss=[0-9.]+  grad_norm=[0-9.]+\n", out.stderr), out.stderr  # It compiles: no rate.
   for step in (2, 3):
     assert re.search(rf"step {step}/3  loss=[0-9.]+  .* [0-9]+ images/s  ETA 0:00:\d\d\n", out.stderr), out.stderr
