@@ -15,6 +15,10 @@ which looks for installed accelerator plugins instead.
 
 Setting: the environment variable JAXSSL_CPU_TRICKS=0 turns every trick off (read at import; tests and
 benchmarks flip `ENABLED`).
+
+Known limit: the CPU convolution is a `jax.custom_vjp`, so forward-mode AD through an encoder (`jax.jvp`,
+`jax.linearize`, `jax.jacfwd`) raises on the CPU unless JAXSSL_CPU_TRICKS=0; reverse mode (and a Hessian-vector
+product as jvp of grad) works. On GPUs and TPUs nothing here is traced, and forward mode works.
 """
 import importlib.metadata
 import importlib.util

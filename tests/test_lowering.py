@@ -5,6 +5,7 @@ import re
 
 import jax
 import numpy as np
+import jax.numpy as jnp
 import optax
 import pytest
 from flax import nnx
@@ -84,3 +85,30 @@ def test_embed_and_finetune_steps_lower_for_cuda_and_tpu():
       trainable, frozen, tx.init(trainable), dataset.labelled_images[:8], dataset.labelled_labels[:8],
       jax.random.key(0))
   assert "convolution" in op_counts(exported)
+
+
+BUILT_IN_ENCODERS = ("convnet", "resnet18", "resnet50", "wrn28_2", "alexnet", "vit_tiny", "vit_small")
+
+
+@pytest.mark.parametrize("encoder", BUILT_IN_ENCODERS)
+def test_forward_mode_ad_through_every_encoder_off_the_cpu_tricks(encoder, monkeypatch):
+  """jax.jvp and jax.linearize through each encoder where the CPU tricks are not traced (a GPU/TPU host, here
+  simulated as a CPU run with JAXSSL_CPU_TRICKS=0) agree with each other and with reverse mode."""
+  from jaxssl import models
+  monkeypatch.setattr(cpu_tricks, "ENABLED", False)
+  model_config = models.default_config()
+  model_config.name, model_config.width = encoder, 8 if encoder in ("convnet", "wrn28_2") else -1
+  size = 64 if encoder == "alexnet" else 32
+  model = models.build_encoder(model_config, 3, size, nnx.Rngs(0))
+  model.eval()
+  graphdef, state = nnx.split(model)
+  f = lambda x: nnx.merge(graphdef, state).representation(x)  # noqa: E731
+  x = jax.random.uniform(jax.random.key(0), (2, size, size, 3))
+  t = jax.random.normal(jax.random.key(1), x.shape)
+  out, tangent = jax.jvp(f, (x,), (t,))
+  _, f_lin = jax.linearize(f, x)
+  np.testing.assert_allclose(f_lin(t), tangent, rtol=1e-4, atol=1e-5 * float(np.abs(tangent).max()))
+  # Forward mode agrees with reverse mode: <J t, u> = <t, Jᵀ u> for a random cotangent u.
+  u = jax.random.normal(jax.random.key(2), out.shape)
+  (pullback,) = jax.vjp(f, x)[1](u)
+  np.testing.assert_allclose(jnp.vdot(tangent, u), jnp.vdot(t, pullback), rtol=1e-3)
