@@ -3,7 +3,7 @@ and seeds, on one dataset; `supervised` (the same encoder trained on the labelle
 from-scratch baseline.
 
   python experiments/label_sweep.py --dataset=fashion_mnist --methods=supervised,simclr,paws \
-      --labels_per_class=1,10,100 --seeds=0,1 --steps=500 --out=experiments/results/sweep_fashion_mnist
+      --labels_per_class=1,10,100 --seeds=0,1 --steps=500 --out=experiments/results/sweep
 
 Each method runs from its `configs/<method>_<dataset>.py`, with `--steps` train steps (evaluated at the end).
 Methods whose training reads no labels (SimCLR, RotNet, VAE, Siamese VAE) pre-train once per seed and are
