@@ -149,7 +149,11 @@ def run_sweep(root: str, dataset: str, methods: list[str], labels_per_class: lis
           train_config = sweep_config(root, method, dataset, max(labels_per_class), seed, steps, overrides or {},
                                       epochs)
         if not finished(workdir, train_config.num_train_steps):  # Trains, or resumes an interrupted run.
-          jaxssl.train_and_evaluate(train_config, workdir)
+          trained = jaxssl.train_and_evaluate(train_config, workdir)
+          if "preempted_at_step" in trained:  # SIGTERM: the run saved its checkpoint; the sweep stops too.
+            print(f"stopped on request in {workdir} at step {trained['preempted_at_step']}; rerun the same "
+                  "command to resume.", flush=True)
+            return rows
         headline = config.eval.headline
         metrics = evaluate_checkpoint(workdir, config, with_finetune or headline == "finetune")
         rows.append({"method": method, "labels_per_class": labels, "seed": seed, "headline": metrics[headline],

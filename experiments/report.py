@@ -2,7 +2,9 @@
 
   python experiments/report.py experiments/results/sweep/results.csv [--metrics=knn_k20,probe]
 
-Prints the table and writes it to `report.md` beside the CSV, next to the plots of experiments/plot.py.
+Prints the table and writes it to `report.md` beside the CSV, next to the plots of experiments/plot.py. If a
+hand-written `notes.md` is beside the CSV (the budget, the machine, the command, what the table shows), it
+opens report.md and the tables follow it.
 """
 import argparse
 import csv
@@ -38,7 +40,12 @@ def main():
   args = parser.parse_args()
   with open(args.csv) as f:
     text = markdown_table(list(csv.DictReader(f)), args.metrics.split(","))
-  with open(os.path.join(os.path.dirname(os.path.abspath(args.csv)), "report.md"), "w") as f:
+  folder = os.path.dirname(os.path.abspath(args.csv))
+  notes = os.path.join(folder, "notes.md")
+  with open(os.path.join(folder, "report.md"), "w") as f:
+    if os.path.exists(notes):
+      with open(notes) as n:
+        f.write(n.read().rstrip() + "\n\n## Tables\n\n")
     f.write(text)
   print(text)
 

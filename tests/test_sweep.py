@@ -79,3 +79,19 @@ def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
   assert Image.open(curves).size == (600, 400)
   table = report.markdown_table(rows, ["knn_k20", "probe"])
   assert "| method | 2/class | 5/class |" in table and table.count("| simclr |") == 2
+
+
+def test_a_preempted_cell_stops_the_sweep_without_a_row(tmp_path, monkeypatch):
+  """SIGTERM during a cell (train_and_evaluate returns with preempted_at_step, its checkpoint saved): the sweep
+  stops there. It neither evaluates the unfinished run as if it were done nor goes on to the next cell."""
+  out = str(tmp_path / "sweep")
+  calls = []
+
+  def preempted(config, workdir, *args, **kwargs):
+    calls.append(os.path.basename(workdir))
+    return {"preempted_at_step": 1}
+
+  monkeypatch.setattr(jaxssl, "train_and_evaluate", preempted)
+  rows = label_sweep.run_sweep(ROOT, out=out, **SWEEP)
+  assert rows == [] and calls == ["supervised_l2_s0"]
+  assert not os.path.exists(os.path.join(out, "results.csv"))
