@@ -23,6 +23,7 @@ product as jvp of grad) works. On GPUs and TPUs nothing here is traced, and forw
 import importlib.metadata
 import importlib.util
 import os
+import pkgutil
 
 ENABLED = os.environ.get("JAXSSL_CPU_TRICKS", "1") != "0"
 
@@ -38,7 +39,7 @@ def accelerator_plugins() -> list[str]:
   names = [e.name for e in importlib.metadata.entry_points(group="jax_plugins")]
   try:
     import jax_plugins  # pylint: disable=g-import-not-at-top  # Namespace package of older plugins.
-    names += [m.name for m in __import__("pkgutil").iter_modules(jax_plugins.__path__)]
+    names += [m.name for m in pkgutil.iter_modules(jax_plugins.__path__)]
   except ImportError:
     pass
   if importlib.util.find_spec("libtpu") is not None:
