@@ -8,6 +8,7 @@ so a method or encoder added from user code (docs/extending.md) brings its own d
 """
 import importlib
 import os
+import re
 
 import ml_collections
 
@@ -136,8 +137,10 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.eval.probe_learning_rates = (0.01, 0.1, 1.0)  # Picked on held-out labelled features; () uses probe_learning_rate.
   c.eval.probe_holdout_fraction = 0.2
   c.eval.snn_tau = 0.1              # PAWS's soft-nearest-neighbour classifier.
-  c.eval.headline = "finetune"      # The protocol a results table reports for this method, declared up front:
-                                    # "finetune" (LP-FT, early-stopped on held-out labels), "snn", "probe", "knn_k20".
+  # The protocol a results table reports for this method, declared up front: "head" (the classifier the method
+  # trains: supervised, SESEMI, FixMatch) where it has one, else "finetune" (LP-FT, early-stopped on held-out
+  # labels); or "snn" (PAWS's configs), "probe", "knn_k20".
+  c.eval.headline = "head" if methods.get(method).classifies else "finetune"
 
   c.finetune = ml_collections.ConfigDict()  # jaxssl.finetune: a new linear head on the labelled images.
   c.finetune.last_layers = 0        # Fine-tune the encoder's last N layers (0: all of it); the head always.
@@ -230,6 +233,13 @@ def validate(config: ml_collections.ConfigDict, num_devices: int, num_processes:
     raise ValueError("set config.data.labels_per_class or config.data.label_fraction, not both.")
   if not 0.0 < config.augment.crop_scale[0] <= config.augment.crop_scale[1] <= 1.0:
     raise ValueError(f"config.augment.crop_scale must satisfy 0 < low <= high <= 1, got {config.augment.crop_scale}.")
+  headline = config.eval.get("headline", "finetune")
+  if headline not in ("finetune", "snn", "probe", "head") and not re.fullmatch(r"knn_k\d+", headline):
+    raise ValueError(f"config.eval.headline must be 'finetune', 'snn', 'probe', 'head' or 'knn_k<k>', "
+                     f"got {headline!r}.")
+  if headline == "head" and not methods.get(config.method).classifies:
+    raise ValueError(f"config.eval.headline='head' needs a method that trains a classifier (supervised, sesemi, "
+                     f"fixmatch); {config.method!r} has none: use 'finetune', 'probe', 'snn' or 'knn_k20'.")
   if config.eval.knn_vote not in ("weighted", "majority"):
     raise ValueError(f"config.eval.knn_vote must be 'weighted' or 'majority', got {config.eval.knn_vote!r}.")
   if not config.eval.knn_k or min(config.eval.knn_k) <= 0:

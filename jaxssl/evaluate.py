@@ -229,6 +229,14 @@ def snn_predict(bank: np.ndarray, bank_labels: np.ndarray, queries: np.ndarray, 
   return np.asarray(preds)[:len(queries)]
 
 
+def head_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+  """Accuracy of a classifier's logits [N, K] against int labels [N]: the fraction whose argmax is the label."""
+  logits = np.asarray(logits)
+  if logits.ndim != 2 or len(logits) != len(labels):
+    raise ValueError(f"head_accuracy takes logits [N, K] and labels [N]; got {logits.shape} and {np.shape(labels)}.")
+  return float(np.mean(np.argmax(logits, -1) == np.asarray(labels)))
+
+
 def evaluate_features(bank: np.ndarray, bank_labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray,
                       num_classes: int, eval_config: ml_collections.ConfigDict
                       ) -> tuple[dict[str, float], dict[str, float]]:

@@ -113,10 +113,13 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, me
   return jax.jit(sharded, donate_argnums=0)
 
 
-def make_embed_fn(graphdef: nnx.GraphDef, mesh: jax.sharding.Mesh, preprocess: Callable) -> Callable:
+def make_embed_fn(graphdef: nnx.GraphDef, mesh: jax.sharding.Mesh, preprocess: Callable,
+                  logits: bool = False) -> Callable:
   """Returns jitted (params, rest, uint8 images [B, H, W, C] sharded over `data`) -> features [B, D],
-  running `model.encoder.representation(preprocess(images))` (eval mode) on every device's rows."""
+  running `model.encoder.representation(preprocess(images))` (eval mode) on every device's rows; with
+  `logits`, the whole model's output `model(preprocess(images))` instead (a classifier's logits [B, K])."""
   def embed(params, rest, images):
-    return nnx.merge(graphdef, params, rest).encoder.representation(preprocess(images))
+    model = nnx.merge(graphdef, params, rest)
+    return model(preprocess(images)) if logits else model.encoder.representation(preprocess(images))
 
   return jax.jit(jax.shard_map(embed, mesh=mesh, in_specs=(P(), P(), P(DATA)), out_specs=P(DATA)))

@@ -19,8 +19,9 @@ from jaxssl import augment, checkpoint, config as config_lib, evaluate, methods,
 class TrainedEncoder:
   """The encoder of a run at one of its checkpoints.
 
-  `embed(images)` gives the features the run's own kNN and probe evaluation reads; `model` is the method's
-  whole NNX model (encoder, heads), with the restored parameters and BatchNorm statistics.
+  `embed(images)` gives the features the run's own kNN and probe evaluation reads; `classify(images)` the
+  logits of the method's own classifier, for methods that train one (supervised, SESEMI, FixMatch); `model`
+  is the method's whole NNX model (encoder, heads), with the restored parameters and BatchNorm statistics.
   """
   config: ml_collections.ConfigDict
   model: nnx.Module
@@ -29,6 +30,7 @@ class TrainedEncoder:
   class_names: tuple[str, ...]
   mesh: jax.sharding.Mesh
   _embed: callable
+  _classify: callable = None
 
   @property
   def encoder(self) -> models.Encoder:
@@ -37,11 +39,21 @@ class TrainedEncoder:
   def embed(self, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Features float32 [N, D] of uint8 images [N, H, W, C] of the run's `image_shape` (eval mode, batched
     over every device of this process)."""
+    return evaluate.extract_features(self._embed, self._check(images), self.mesh, batch_size)
+
+  def classify(self, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Logits float32 [N, num_classes] of the method's classifier for uint8 images [N, H, W, C], as the run's
+    `head` evaluation reads them; only for methods that train a classifier."""
+    if self._classify is None:
+      raise ValueError(f"{self.config.method!r} trains no classifier; use embed() with a probe or kNN instead.")
+    return evaluate.extract_features(self._classify, self._check(images), self.mesh, batch_size)
+
+  def _check(self, images) -> np.ndarray:
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.shape[1:] != self.image_shape:
-      raise ValueError(f"embed takes uint8 images [N, {', '.join(map(str, self.image_shape))}] as the run "
-                       f"trained on; got {images.dtype} {images.shape}.")
-    return evaluate.extract_features(self._embed, images, self.mesh, batch_size)
+      raise ValueError(f"embed and classify take uint8 images [N, {', '.join(map(str, self.image_shape))}] as "
+                       f"the run trained on; got {images.dtype} {images.shape}.")
+    return images
 
 
 def _workdir(path: str) -> str:
@@ -76,5 +88,8 @@ def load_encoder(path: str, step: int | None = None) -> TrainedEncoder:
     state = checkpoint.restore(mgr, step, parallel.replicate(mesh, state))
   embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
   variables = method.eval_variables(state.params, state.rest, state.extra)  # A teacher, where the method has one.
+  classify = None
+  if method.classifies:
+    classify = functools.partial(parallel.make_embed_fn(graphdef, mesh, augment.to_float, logits=True), *variables)
   return TrainedEncoder(config, nnx.merge(graphdef, *variables), step, image_shape, class_names, mesh,
-                        functools.partial(embed, *variables))
+                        functools.partial(embed, *variables), classify)

@@ -46,17 +46,25 @@ def create_state(method: methods.Method, dataset: data.Dataset, config: ml_colle
 
 
 def evaluate_state(embed, state: parallel.TrainState, dataset: data.Dataset, mesh: jax.sharding.Mesh,
-                   eval_config: ml_collections.ConfigDict,
-                   method: methods.Method) -> tuple[dict[str, float], dict[str, float]]:
+                   eval_config: ml_collections.ConfigDict, method: methods.Method,
+                   classify=None) -> tuple[dict[str, float], dict[str, float]]:
   """(accuracies, choices) of `evaluate.evaluate_features` for the encoder in `state` that `method` evaluates
   (`eval_variables`: the student, or a teacher) with the labelled split as bank / probe train set, on the
-  whole test split: each process embeds its test shard and a 1/P part of the labelled set."""
-  features = functools.partial(embed, *method.eval_variables(state.params, state.rest, state.extra))
+  whole test split: each process embeds its test shard and a 1/P part of the labelled set. With `classify`
+  (`make_embed_fn(..., logits=True)` of a method that `classifies`), also `head`: its classifier's accuracy."""
+  variables = method.eval_variables(state.params, state.rest, state.extra)
+  features = functools.partial(embed, *variables)
   own = data.process_shard(dataset.labelled_images, (jax.process_index(), jax.process_count()))
   bank = evaluate.extract_features(features, own, mesh, eval_config.batch_size)
   test = evaluate.extract_features(features, dataset.test_images, mesh, eval_config.batch_size)
-  return evaluate.evaluate_features(bank, dataset.labelled_labels, test, parallel.gather_rows(dataset.test_labels),
-                                    dataset.num_classes, eval_config)
+  test_labels = parallel.gather_rows(dataset.test_labels)
+  accuracies, choices = evaluate.evaluate_features(bank, dataset.labelled_labels, test, test_labels,
+                                                   dataset.num_classes, eval_config)
+  if classify is not None:
+    logits = evaluate.extract_features(functools.partial(classify, *variables), dataset.test_images, mesh,
+                                       eval_config.batch_size)
+    accuracies["head"] = evaluate.head_accuracy(logits, test_labels)
+  return accuracies, choices
 
 
 def _check_finite(metrics: dict[str, float], step: int, ckpt, workdir: str) -> None:
@@ -97,6 +105,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
   state, resumed = checkpoint.restore_latest(ckpt_dir, parallel.replicate(mesh, state))
   train_step = parallel.make_train_step(graphdef, tx, method, mesh, jax.random.key(config.seed))
   embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
+  classify = parallel.make_embed_fn(graphdef, mesh, augment.to_float, logits=True) if method.classifies else None
   results_path = os.path.join(workdir, "results.json")
 
   with checkpoint.manager(ckpt_dir, config.max_checkpoints_to_keep) as ckpt, preemption.StopRequest() as stop, \
@@ -117,7 +126,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
       write_json(os.path.join(workdir, "config.json"), config.to_dict())
 
     def run_eval(step: int) -> None:
-      accuracies, choices = evaluate_state(embed, state, dataset, mesh, config.eval, method)
+      accuracies, choices = evaluate_state(embed, state, dataset, mesh, config.eval, method, classify)
       writer.write_scalars(step, {**{f"eval/{k}": v for k, v in accuracies.items()},
                                   **{f"eval_choice/{k}": v for k, v in choices.items()}})
       results["evals"][str(step)] = accuracies

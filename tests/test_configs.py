@@ -157,7 +157,8 @@ def test_config_runs_two_steps_and_evaluates(name, tmp_path, monkeypatch):
   (dataset,) = loaded
   final, num_test = results["final"], len(dataset.test_images)
   ks = evaluate.knn_ks(config.eval.knn_k, len(dataset.labelled_images))
-  assert set(final) == {"step", *(f"knn_k{k}" for k in ks), "probe", "snn"}, final
+  head = {"head"} if methods.get(config.method).classifies else set()  # The method's own classifier.
+  assert set(final) == {"step", *(f"knn_k{k}" for k in ks), "probe", "snn", *head}, final
   assert final["step"] == 2
   for key, accuracy in ((k, v) for k, v in final.items() if k != "step"):  # Accuracies count test images.
     assert math.isfinite(accuracy) and 0 <= accuracy <= 1 and math.isclose(

@@ -37,6 +37,13 @@ def test_knn_matches_brute_force():
   assert not np.array_equal(preds[200], evaluate.knn_predict(bank, bank_labels, queries, 5, (200,), 0.1)[200])
 
 
+def test_head_accuracy_counts_argmax_hits():
+  logits = np.array([[2.0, 1.0, 0.0], [0.0, 0.5, 3.0], [1.0, 4.0, 0.0], [0.0, 0.0, 1.0]])
+  assert evaluate.head_accuracy(logits, np.array([0, 2, 0, 1])) == 0.5  # Rows 0 and 1 hit.
+  with pytest.raises(ValueError, match=r"logits \[N, K\] and labels \[N\]"):
+    evaluate.head_accuracy(logits, np.array([0, 2, 0]))
+
+
 def test_knn_separable_clusters_and_small_bank():
   rng = np.random.default_rng(1)
   centres = rng.normal(size=(4, 32)) * 5

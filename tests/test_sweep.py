@@ -57,7 +57,8 @@ def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
   assert [(r["method"], int(r["labels_per_class"])) for r in rows[2:]] == [("simclr", 2), ("simclr", 5)]
   # Above chance (0.1) with 2 and 5 labels a class: each cell evaluated its own labelled bank with its labels.
   assert all(float(r[m]) > 0.3 for r in rows for m in ("knn_k20", "probe", "snn")), rows
-  assert all(r["knn_k200"] == "" for r in rows)  # Banks of 20 and 50 images: k=200 is not computed.
+  # Banks of 20 and 50 images: k=200 is not computed, and k=10 (the column for banks of 10) is not asked for.
+  assert all(r["knn_k200"] == "" and r["knn_k10"] == "" for r in rows)
   assert all(r["headline"] == r["knn_k20"] and r["headline_protocol"] == "knn_k20" for r in rows)
   assert all(int(r["steps"]) == 3 and float(r["epochs"]) == round(3 * 32 / 1437, 2) and float(r["train_s"]) > 0
              for r in rows), rows

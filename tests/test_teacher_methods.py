@@ -11,7 +11,7 @@ from flax import nnx
 
 import helpers
 import jaxssl
-from jaxssl import checkpoint, config as config_lib, data, methods, parallel, preemption, train
+from jaxssl import checkpoint, config as config_lib, data, evaluate, methods, parallel, preemption, train
 from jaxssl.methods import teacher as teacher_lib
 from test_train import load_config
 
@@ -100,19 +100,30 @@ def test_resume_is_bitwise_with_the_method_state(method, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("method, reads", [("dino", "teacher"), ("byol", "student"), ("fixmatch", "teacher")])
 def test_evaluation_and_load_encoder_read_what_the_method_evaluates(method, reads, tmp_path):
-  """DINO evaluates its teacher, BYOL its online network, FixMatch its EMA model (config.<method>.evaluate)."""
+  """DINO evaluates its teacher, BYOL its online network, FixMatch its EMA model (config.<method>.evaluate);
+  FixMatch's `head` accuracy and `load_encoder(...).classify` read that model's classifier too."""
   config = tiny(method, steps=2)
-  train.train_and_evaluate(config, str(tmp_path))
+  results = train.train_and_evaluate(config, str(tmp_path))
   state = final_state(str(tmp_path), config)
   graphdef = nnx.graphdef(methods.create(config).build((32, 32, 1), 10, nnx.Rngs(0)))
   models = {"teacher": nnx.merge(graphdef, state.extra["teacher"]["params"], state.extra["teacher"]["rest"]),
             "student": nnx.merge(graphdef, state.params, state.rest)}
   images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 1), np.uint8)
   x = images.astype(np.float32) / 255
-  features = np.asarray(jaxssl.load_encoder(str(tmp_path)).embed(images))
+  encoder = jaxssl.load_encoder(str(tmp_path))
+  features = np.asarray(encoder.embed(images))
   other = "student" if reads == "teacher" else "teacher"
   np.testing.assert_allclose(features, models[reads].encoder.representation(x), rtol=1e-5, atol=1e-6)
   assert np.abs(np.asarray(models[other].encoder.representation(x)) - features).max() > 1e-6
+  if method != "fixmatch":
+    assert "head" not in results["final"]
+    with pytest.raises(ValueError, match="trains no classifier"):
+      encoder.classify(images)
+    return
+  np.testing.assert_allclose(encoder.classify(images), models[reads](x), rtol=1e-5, atol=1e-6)
+  dataset = data.load(config.data)
+  head = evaluate.head_accuracy(encoder.classify(dataset.test_images), dataset.test_labels)
+  assert results["final"]["head"] == head and 0 < head < 1, (results["final"], head)
 
 
 # Steps each needs at its digits config to clear the untrained encoder, and the margin asserted. The kNN gain

@@ -37,6 +37,7 @@ def test_supervised_on_digits_learns(tmp_path, dtype):
   config.num_train_steps, config.eval_every_steps, config.checkpoint_every_steps = 60, 60, 60
   results = train.train_and_evaluate(config, str(tmp_path))
   assert results["train"]["train_accuracy"] > 0.8
+  assert results["final"]["head"] > 0.8, results["final"]  # Its own classifier, on the test images.
   assert results["final"]["knn_k20"] > results["evals"]["0"]["knn_k20"] + 0.03, results["evals"]
 
 
@@ -114,6 +115,8 @@ def test_nan_loss_stops_without_checkpointing_the_bad_state(tmp_path):
     ("data.name", "mnist", r"unknown dataset 'mnist'.*'digits'"),
     ("optimizer.name", "adagrad", r"unknown optimizer 'adagrad'.*'lars'"),
     ("data.labels_per_class", 0, r"labels_per_class must be -1"),
+    ("eval.headline", "head", r"headline='head' needs a method that trains a classifier.*'finetune'"),
+    ("eval.headline", "knn", r"headline must be 'finetune', 'snn', 'probe', 'head' or 'knn_k<k>'"),
 ])
 def test_bad_config_values_are_clear_errors(key, value, message):
   config = config_lib.base_config("simclr")

@@ -10,7 +10,8 @@ class Method:
   """A training objective. Subclasses set `streams` and implement `default_config`, `build` and `loss`.
 
   - `batch_sizes()`: global batch size of each host stream the method reads ("unlabelled", "labelled").
-  - `build(image_shape, num_classes, rngs)`: the NNX model; `model.encoder` is the representation.
+  - `build(image_shape, num_classes, rngs)`: the NNX model; `model.encoder` is the representation (and with
+    `classifies`, `model(images)` the logits of its classifier).
   - `loss(model, batch, key, axis_name)`: (scalar loss, dict of scalar metrics) for this device's part of
     the batch; `batch` holds uint8 `unlabelled` [b_u, H, W, C], `labelled` [b_l, H, W, C], int32 `label` [b_l].
     `key` is the step's key, the same on every device: draw per-example randomness with
@@ -26,6 +27,9 @@ class Method:
   - `eval_variables(params, rest, extra)`: the (params, rest) evaluation embeds with (default: the student's).
   """
   streams: tuple[str, ...] = ()
+  # True: `model(images)` (eval mode) gives class logits [B, num_classes] from a head the method trains, and
+  # evaluation also reports that head's test accuracy ("head"; FixMatch's and SESEMI's own classifier).
+  classifies = False
   stratified_labels = False  # True: every labelled batch holds each class equally often, in class order.
 
   def __init__(self, config: ml_collections.ConfigDict):

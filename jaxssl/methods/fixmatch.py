@@ -16,6 +16,7 @@ class FixMatch(TeacherMethod):
   (`cutout` of the side). An EMA of the model with constant decay `ema_decay` is what evaluation reads (as
   FixMatch and USB report); the loss does not read it. Logs the fraction of confident unlabelled images."""
   streams = ("unlabelled", "labelled")
+  classifies = True
 
   @staticmethod
   def default_config() -> ml_collections.ConfigDict:

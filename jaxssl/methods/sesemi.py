@@ -26,6 +26,7 @@ class SESEMI(Method):
   proxy batch (6 × unlabelled) the same size as the labelled batch. Unlabelled views are not flipped
   before the transformations (a flip is one of the labels)."""
   streams = ("unlabelled", "labelled")
+  classifies = True
 
   @staticmethod
   def default_config() -> ml_collections.ConfigDict:

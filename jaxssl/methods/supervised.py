@@ -12,6 +12,7 @@ class Supervised(Method):
   """Encoder + linear classifier trained with cross-entropy on one augmented view of each labelled image.
   Its main stream is the labelled one: `config.batch_size` labelled images per step."""
   streams = ("labelled",)
+  classifies = True
 
   @staticmethod
   def default_config() -> ml_collections.ConfigDict:
