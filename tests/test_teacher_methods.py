@@ -147,3 +147,16 @@ def test_dino_and_byol_on_digits_beat_the_untrained_encoder(method, tmp_path):
   assert best(results["final"]) > best(results["evals"]["0"]) + margin, results["evals"]
   if method == "dino":  # Not the uniform collapse, whose loss is log K (5.55; measured 2.59 at step 90).
     assert results["train"]["loss"] < 0.8 * np.log(config.dino.num_prototypes), results["train"]
+
+
+def test_fixmatch_warns_when_its_ema_model_would_still_be_mostly_its_initialisation(caplog):
+  from jaxssl.methods import fixmatch
+  fixmatch.warn_if_ema_lags.cache_clear()
+  with caplog.at_level("WARNING"):
+    fixmatch.warn_if_ema_lags(0.999, 536)  # 0.999^536 = 0.585 of the initial weights left.
+  assert "still holds 58% of the initial weights" in caplog.text and "0.981" in caplog.text, caplog.text
+  caplog.clear()
+  with caplog.at_level("WARNING"):
+    fixmatch.warn_if_ema_lags(0.99, 536)  # 0.5%: fine.
+    methods.create(load_config("fixmatch_fashion_mnist"))  # Its config: decay 0.99.
+  assert "EMA model" not in caplog.text, caplog.text

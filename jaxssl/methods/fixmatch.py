@@ -1,10 +1,24 @@
 """FixMatch: confident pseudo-labels from a weak view of each unlabelled image train the strong view."""
+import functools
+import logging
+
 import jax
 import jax.numpy as jnp
 import ml_collections
 
 from jaxssl import losses, models, randaugment
 from jaxssl.methods.teacher import TeacherMethod
+
+
+@functools.cache  # Once per setting: the method is created several times per run.
+def warn_if_ema_lags(decay: float, num_steps: int) -> None:
+  """Warns when the EMA model that evaluation reads still holds over 5% of the initial weights at the last
+  step (decay^num_steps): the paper's 0.999 is for 2^20 steps, not a few hundred."""
+  if decay ** num_steps > 0.05:
+    logging.warning("FixMatch: after %d steps the EMA model (config.fixmatch.ema_decay=%s) still holds %.0f%% of "
+                    "the initial weights, and evaluation reads it. Lower ema_decay, e.g. to %.3g, or set "
+                    "config.fixmatch.evaluate='student'.", num_steps, decay, 100 * decay ** num_steps,
+                    1 - 10 / num_steps)
 
 
 class FixMatch(TeacherMethod):
@@ -22,6 +36,11 @@ class FixMatch(TeacherMethod):
   def default_config() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict({"threshold": 0.95, "unlabelled_weight": 1.0, "translate": 0.125,
                                       "num_ops": 2, "cutout": 0.5, "ema_decay": 0.999, "evaluate": "teacher"})
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    super().__init__(config)
+    if self.options.evaluate == "teacher":
+      warn_if_ema_lags(float(self.options.ema_decay), int(config.num_train_steps))
 
   @property
   def mu(self) -> float:
