@@ -102,7 +102,7 @@ def evaluate_checkpoint(workdir: str, config, with_finetune: bool = False) -> di
   "label_sweep" / "<labels per class>"."""
   import contextlib
   import jaxssl
-  from jaxssl import augment, data, evaluate, finetune, methods, train
+  from jaxssl import augment, data, evaluate, finetune, train
   from jaxssl.metrics import MetricWriter
 
   encoder = jaxssl.load_encoder(workdir)
@@ -110,7 +110,7 @@ def evaluate_checkpoint(workdir: str, config, with_finetune: bool = False) -> di
   bank, test = encoder.embed(dataset.labelled_images), encoder.embed(dataset.test_images)
   metrics, choices = evaluate.evaluate_features(bank, dataset.labelled_labels, test, dataset.test_labels,
                                                 dataset.num_classes, config.eval)
-  if methods.get(encoder.config.method).classifies:  # The method trains a classifier: its own protocol.
+  if encoder.classifies:  # The method trains a classifier: its own protocol.
     metrics["head"] = evaluate.head_accuracy(encoder.classify(dataset.test_images), dataset.test_labels)
   if with_finetune:
     tuned = finetune.finetune(encoder.encoder, dataset.labelled_images, dataset.labelled_labels, dataset.test_images,

@@ -36,6 +36,11 @@ class TrainedEncoder:
   def encoder(self) -> models.Encoder:
     return self.model.encoder
 
+  @property
+  def classifies(self) -> bool:
+    """Whether the run's method trains a classifier, so that `classify` works."""
+    return self._classify is not None
+
   def embed(self, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Features float32 [N, D] of uint8 images [N, H, W, C] of the run's `image_shape` (eval mode, batched
     over every device of this process)."""
@@ -44,7 +49,7 @@ class TrainedEncoder:
   def classify(self, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Logits float32 [N, num_classes] of the method's classifier for uint8 images [N, H, W, C], as the run's
     `head` evaluation reads them; only for methods that train a classifier."""
-    if self._classify is None:
+    if not self.classifies:
       raise ValueError(f"{self.config.method!r} trains no classifier; use embed() with a probe or kNN instead.")
     return evaluate.extract_features(self._classify, self._check(images), self.mesh, batch_size)
 

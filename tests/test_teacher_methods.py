@@ -115,6 +115,7 @@ def test_evaluation_and_load_encoder_read_what_the_method_evaluates(method, read
   other = "student" if reads == "teacher" else "teacher"
   np.testing.assert_allclose(features, models[reads].encoder.representation(x), rtol=1e-5, atol=1e-6)
   assert np.abs(np.asarray(models[other].encoder.representation(x)) - features).max() > 1e-6
+  assert encoder.classifies == (method == "fixmatch")
   if method != "fixmatch":
     assert "head" not in results["final"]
     with pytest.raises(ValueError, match="trains no classifier"):
