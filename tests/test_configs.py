@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+import helpers
 from jaxssl import augment, config as config_lib, data, evaluate, methods, models, parallel, train
 from jaxssl.data import sources
 from test_train import ROOT, load_config
@@ -84,19 +85,6 @@ def shapes(tree):
   return jax.tree.map(lambda x: (x.shape, x.dtype), tree)
 
 
-def abstract_state(method, dataset, config):
-  """`train.create_state`'s (graphdef, TrainState, tx), the state as shapes: traced, not run (run eagerly, the
-  initialisers compile one small program per parameter shape, 15-25 s for a ResNet-18 or a VAE)."""
-  built = {}
-
-  def create():
-    built["graphdef"], state, built["tx"], _ = train.create_state(method, dataset, config)
-    return state
-
-  state = jax.eval_shape(create)
-  return built["graphdef"], state, built["tx"]
-
-
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_traces_its_train_step_and_embedding(name, tmp_path):
   """The config at its own image size: its data (mock TFDS), method, model and TrainState, and its train step
@@ -109,7 +97,7 @@ def test_config_traces_its_train_step_and_embedding(name, tmp_path):
   method = methods.create(config)
   with tfds.testing.mock_data(num_examples=40):
     dataset = data.load(config.data)
-  graphdef, state, tx = abstract_state(method, dataset, config)
+  graphdef, state, tx = helpers.abstract_state(method, dataset, config)
   batch_fn = data.make_batch_fn(dataset, method.batch_sizes(), config.seed, stratified=method.stratified_labels)
   batch = parallel.shard_batch(mesh, batch_fn(0))
   step = parallel.make_train_step(graphdef, tx, method, mesh, jax.random.key(config.seed))
