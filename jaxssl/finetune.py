@@ -21,6 +21,7 @@ from flax import nnx
 
 from jaxssl import augment, evaluate, losses, models
 from jaxssl.data.split import holdout_split
+from jaxssl.models.layers import DENSE_INIT
 
 
 class Classifier(nnx.Module):
@@ -29,7 +30,7 @@ class Classifier(nnx.Module):
 
   def __init__(self, encoder: models.Encoder, num_classes: int, rngs: nnx.Rngs):
     self.encoder = encoder
-    self.head = nnx.Linear(encoder.features, num_classes, rngs=rngs)
+    self.head = nnx.Linear(encoder.features, num_classes, kernel_init=DENSE_INIT, rngs=rngs)
 
   def __call__(self, images: jax.Array) -> jax.Array:
     return self.head(self.encoder.representation(images))

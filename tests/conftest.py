@@ -37,7 +37,7 @@ SLOW_TESTS = (
     "test_config_traces_its_train_step_and_embedding", "test_bottleneck_blocks_train",
     "test_paws_loss_needs_no_state_from_build", "test_view_grid_shows_the_images_then_their_views",
     "test_vit_reads_other_sizes_through_resized_position_embeddings", "test_user_module_trains_and_its_run_loads_back",
-    "test_tutorial_runs_as_written")
+    "test_tutorial_runs_as_written", "test_initialisers_draw_flat_and_give_flax_s_values_bit_for_bit")
 
 
 def pytest_collection_modifyitems(items):

@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxssl.models.layers import ConvBN, Encoder, max_pool
+from jaxssl.models.layers import DENSE_INIT, ConvBN, Encoder, max_pool
 
 # (name, out channels, kernel, stride, padding, 3×3/2 max-pool after it): torchvision's AlexNet convs.
 CONVS = (("conv1", 64, 11, 4, 2, True), ("conv2", 192, 5, 1, 2, True), ("conv3", 384, 3, 1, 1, False),
@@ -43,9 +43,9 @@ class AlexNet(Encoder):
     self.convs = nnx.List([ConvBN(c_in, c_out, k, s, pad, **kw)
                            for c_in, (_, c_out, k, s, pad, _) in zip(channels, CONVS)])
     flat = pool5_size(image_size) ** 2 * channels[-1]
-    self.fc6 = nnx.Linear(flat, fc_dim, use_bias=False, dtype=dtype, rngs=rngs)
+    self.fc6 = nnx.Linear(flat, fc_dim, use_bias=False, kernel_init=DENSE_INIT, dtype=dtype, rngs=rngs)
     self.bn6 = nnx.BatchNorm(fc_dim, momentum=0.9, dtype=dtype, axis_name=axis_name, rngs=rngs)
-    self.fc7 = nnx.Linear(fc_dim, fc_dim, use_bias=False, dtype=dtype, rngs=rngs)
+    self.fc7 = nnx.Linear(fc_dim, fc_dim, use_bias=False, kernel_init=DENSE_INIT, dtype=dtype, rngs=rngs)
     self.bn7 = nnx.BatchNorm(fc_dim, momentum=0.9, dtype=dtype, axis_name=axis_name, rngs=rngs)
     self.feature_layer = feature_layer
     self.features = fc_dim

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxssl.models import conv as conv_ops
-from jaxssl.models.layers import Encoder
+from jaxssl.models.layers import DENSE_INIT, Encoder
 
 
 def valid_conv_size(size: int, kernel: int = 3, stride: int = 2) -> int:
@@ -29,10 +29,10 @@ class ConvNet(Encoder):
       raise ValueError(f"convnet needs images of at least 31×31 pixels, got {image_size}; raise "
                        "config.data.image_size.")
     channels = [in_channels] + [width] * 4
-    self.convs = nnx.List([nnx.Conv(c_in, c_out, (3, 3), strides=2, padding="VALID", dtype=dtype,
-                                    conv_general_dilated=conv_ops.conv_general_dilated, rngs=rngs)
+    self.convs = nnx.List([nnx.Conv(c_in, c_out, (3, 3), strides=2, padding="VALID", kernel_init=DENSE_INIT,
+                                    dtype=dtype, conv_general_dilated=conv_ops.conv_general_dilated, rngs=rngs)
                            for c_in, c_out in zip(channels[:-1], channels[1:])])
-    self.dense = nnx.Linear(sizes[-1] ** 2 * width, features, dtype=dtype, rngs=rngs)
+    self.dense = nnx.Linear(sizes[-1] ** 2 * width, features, kernel_init=DENSE_INIT, dtype=dtype, rngs=rngs)
     self.final_relu = final_relu
     self.features = features
 

@@ -2,6 +2,8 @@
 import jax
 from flax import nnx
 
+from jaxssl.models.layers import DENSE_INIT
+
 
 class MLP(nnx.Module):
   """Dense -> [BatchNorm ->] ReLU -> ... -> Dense: [B, in] -> [B, dims[-1]]; the SimCLR projector
@@ -12,7 +14,8 @@ class MLP(nnx.Module):
   def __init__(self, in_features: int, dims: tuple[int, ...], *, batch_norm: bool = False,
                axis_name: str | None = None, rngs: nnx.Rngs):
     sizes = (in_features, *dims)
-    self.layers = nnx.List([nnx.Linear(a, b, use_bias=not batch_norm or i == len(dims) - 1, rngs=rngs)
+    self.layers = nnx.List([nnx.Linear(a, b, use_bias=not batch_norm or i == len(dims) - 1, kernel_init=DENSE_INIT,
+                                       rngs=rngs)
                             for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))])
     self.norms = nnx.List([nnx.BatchNorm(b, momentum=0.9, axis_name=axis_name, rngs=rngs)
                            for b in dims[:-1]] if batch_norm else [])

@@ -2,7 +2,7 @@
 import jax
 from flax import nnx
 
-from jaxssl.models.layers import Encoder
+from jaxssl.models.layers import DENSE_INIT, Encoder
 
 
 class GaussianEncoder(Encoder):
@@ -11,8 +11,8 @@ class GaussianEncoder(Encoder):
 
   def __init__(self, backbone: nnx.Module, latent_dim: int, *, rngs: nnx.Rngs):
     self.backbone = backbone
-    self.mean = nnx.Linear(backbone.features, latent_dim, rngs=rngs)
-    self.log_var = nnx.Linear(backbone.features, latent_dim, rngs=rngs)
+    self.mean = nnx.Linear(backbone.features, latent_dim, kernel_init=DENSE_INIT, rngs=rngs)
+    self.log_var = nnx.Linear(backbone.features, latent_dim, kernel_init=DENSE_INIT, rngs=rngs)
     self.features = latent_dim
 
   def posterior(self, images: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array]:
@@ -35,10 +35,11 @@ class ConvDecoder(nnx.Module):
       raise ValueError(f"the VAE decoder upsamples {factor}×: config.data.image_size ({image_size}) must be a "
                        f"multiple of {factor}.")
     self.start, self.width = image_size // factor, widths[0]
-    self.dense = nnx.Linear(latent_dim, self.start ** 2 * widths[0], rngs=rngs)
-    self.ups = nnx.List([nnx.ConvTranspose(a, b, (4, 4), strides=2, padding="SAME", rngs=rngs)
+    self.dense = nnx.Linear(latent_dim, self.start ** 2 * widths[0], kernel_init=DENSE_INIT, rngs=rngs)
+    self.ups = nnx.List([nnx.ConvTranspose(a, b, (4, 4), strides=2, padding="SAME", kernel_init=DENSE_INIT,
+                                              rngs=rngs)
                          for a, b in zip(widths[:-1], widths[1:])])
-    self.out = nnx.Conv(widths[-1], channels, (3, 3), padding="SAME", rngs=rngs)
+    self.out = nnx.Conv(widths[-1], channels, (3, 3), padding="SAME", kernel_init=DENSE_INIT, rngs=rngs)
 
   def __call__(self, z: jax.Array) -> jax.Array:
     x = nnx.relu(self.dense(z)).reshape(z.shape[0], self.start, self.start, self.width)

@@ -6,10 +6,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxssl.models.layers import Encoder
+from jaxssl.models.layers import DENSE_INIT, Encoder, truncated_normal
 
 PRESETS = {"vit_tiny": dict(width=192, depth=12, num_heads=3), "vit_small": dict(width=384, depth=12, num_heads=6)}
-_INIT = nnx.initializers.truncated_normal(0.02)
+_INIT = truncated_normal(0.02)
 
 
 class Block(nnx.Module):
@@ -46,7 +46,7 @@ class ViT(Encoder):
                        f"and width {width} of num_heads {num_heads}.")
     self.patch_size, self.grid = patch_size, image_size // patch_size
     self.patch_embed = nnx.Conv(in_channels, width, (patch_size, patch_size), strides=patch_size, padding="VALID",
-                                dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+                                kernel_init=DENSE_INIT, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
     self.cls_token = nnx.Param(jnp.zeros((1, 1, width)))
     self.pos_embed = nnx.Param(_INIT(rngs.params(), (1, self.grid ** 2 + 1, width)))
     self.blocks = nnx.List([Block(width, num_heads, mlp_ratio, dtype=dtype, rngs=rngs) for _ in range(depth)])
