@@ -1,10 +1,11 @@
 """Shared by the tests that compare train steps across device and process layouts."""
 import dataclasses
+import math
 
 import jax
 import numpy as np
 
-from jaxssl import data, methods, parallel, train
+from jaxssl import data, evaluate, methods, parallel, train
 
 
 def abstract_state(method, dataset, config):
@@ -41,3 +42,20 @@ def train_steps(config, mesh, steps):
     state, out = step(state, parallel.shard_batch(mesh, rows))
     losses.append(float(out["loss"]))
   return losses, before, jax.tree.map(np.asarray, state)
+
+
+def check_results(results, config, dataset):
+  """What a finished run of `config` on `dataset` reports: finite train metrics; final accuracies for kNN at the
+  k it computed, the probe, SNN and (a method that classifies) its own head, each a count of test images; the
+  step; the probe's learning rate, one of those it chose from."""
+  assert all(np.isfinite(v) for v in results["train"].values()), results["train"]
+  final, num_test = results["final"], len(dataset.test_images)
+  ks = evaluate.knn_ks(config.eval.knn_k, len(dataset.labelled_images))
+  head = {"head"} if methods.get(config.method).classifies else set()
+  assert set(final) == {"step", *(f"knn_k{k}" for k in ks), "probe", "snn", *head}, final
+  assert final["step"] == config.num_train_steps
+  for key, accuracy in ((k, v) for k, v in final.items() if k != "step"):
+    assert math.isfinite(accuracy) and 0 <= accuracy <= 1 and math.isclose(
+        accuracy * num_test, round(accuracy * num_test), abs_tol=1e-6), (key, accuracy, num_test)
+  lrs = (*config.eval.probe_learning_rates, config.eval.probe_learning_rate)
+  assert results["eval_choices"][str(config.num_train_steps)]["probe_lr"] in lrs, results["eval_choices"]
