@@ -19,7 +19,8 @@ class DINOHead(nnx.Module):
   def __init__(self, in_features: int, hidden: tuple[int, ...], bottleneck: int, num_prototypes: int, *,
                batch_norm: bool = False, rngs: nnx.Rngs):
     sizes = (in_features, *hidden, bottleneck)
-    self.layers = nnx.List([nnx.Linear(a, b, kernel_init=DENSE_INIT, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+    self.layers = nnx.List([nnx.Linear(a, b, kernel_init=DENSE_INIT, rngs=rngs)
+                            for a, b in zip(sizes[:-1], sizes[1:])])
     self.norms = nnx.List([nnx.BatchNorm(b, momentum=0.9, rngs=rngs) for b in hidden] if batch_norm else [])
     self.prototypes = nnx.Param(truncated_normal(0.02)(rngs.params(), (bottleneck, num_prototypes)))
 
