@@ -1,4 +1,5 @@
-"""Shared by the tests that compare train steps across device and process layouts."""
+"""Shared by the tests: train steps compared across device and process layouts, and the checks every
+finished run's report must pass."""
 import dataclasses
 import math
 

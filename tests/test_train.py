@@ -42,6 +42,7 @@ def test_supervised_on_digits_learns(tmp_path, dtype):
   assert results["train"]["train_accuracy"] > 0.8
   assert results["final"]["head"] > 0.8, results["final"]  # Its own classifier, on the test images.
   assert results["final"]["knn_k20"] > results["evals"]["0"]["knn_k20"] + 0.03, results["evals"]
+  helpers.check_results(results, config, data.load(config.data))
 
 
 # The learns tests train a narrower ConvNet than the digits configs' (width 32, not 128: a step costs a quarter)
