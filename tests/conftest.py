@@ -46,6 +46,15 @@ def pytest_collection_modifyitems(items):
       item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(autouse=True)
+def no_view_grid(request, monkeypatch):
+  """Runs in this process skip the first batch's augmentation grid, a compile of its own (3-5 s here) that
+  nothing but the tests marked `view_grid` reads."""
+  if request.node.get_closest_marker("view_grid") is None:
+    from jaxssl import train  # pylint: disable=g-import-not-at-top
+    monkeypatch.setattr(train, "write_view_grid", lambda *args, **kwargs: None)
+
+
 @pytest.fixture(scope="session")
 def devices():
   if jax.default_backend() != "cpu":  # experiments/gpu_check.sh runs the tests that need none on a GPU.

@@ -80,12 +80,6 @@ def shrink(config, tmp_path, max_image_size=80):
   return config
 
 
-@pytest.fixture(autouse=True)
-def no_view_grid(monkeypatch):
-  """The augmentation grid costs a compile per config; test_folder checks it is written."""
-  monkeypatch.setattr(train, "write_view_grid", lambda *args, **kwargs: None)
-
-
 def shapes(tree):
   return jax.tree.map(lambda x: (x.shape, x.dtype), tree)
 

@@ -17,7 +17,7 @@ from flax import nnx
 from tensorboard.backend.event_processing import event_file_loader
 
 import jaxssl
-from jaxssl import config as config_lib, data, main, methods, models, train
+from jaxssl import config as config_lib, data, main, methods, models
 from jaxssl.data import sources
 from jaxssl.methods import Method
 from test_train import ROOT
@@ -221,7 +221,6 @@ def losses_logged(workdir):
 def test_user_module_trains_and_its_run_loads_back_in_a_fresh_session(tmp_path, monkeypatch):
   (tmp_path / "tiny_ssl.py").write_text(TINY_SSL)
   monkeypatch.syspath_prepend(str(tmp_path))
-  monkeypatch.setattr(train, "write_view_grid", lambda *args, **kwargs: None)  # A compile this test needs not.
   config_lib.import_modules(["tiny_ssl"])
   config = config_lib.base_config("brightness")
   config.imports = ("tiny_ssl",)
@@ -272,7 +271,6 @@ def test_tutorial_runs_as_written(tmp_path, monkeypatch):
   4 virtual devices as the other tests), and the other Python blocks run in order, in the same folder."""
   monkeypatch.chdir(tmp_path)
   monkeypatch.syspath_prepend(str(tmp_path))
-  monkeypatch.setattr(train, "write_view_grid", lambda *args, **kwargs: None)
   ran = []
   for index, (language, block) in enumerate(tutorial_blocks()):
     name = re.fullmatch(r"# (\w+\.py)", block.splitlines()[0])

@@ -92,6 +92,7 @@ def test_image_folder_errors_say_what_to_do(tmp_path):
     data.load(folder_config(tmp_path).data)
 
 
+@pytest.mark.view_grid
 def test_image_folder_trains_and_the_encoder_loads_back_with_the_same_numbers(tmp_path):
   """A 2-step run on the folder, then `jaxssl.load_encoder(workdir)`: its features give the run's own kNN and
   probe numbers."""
