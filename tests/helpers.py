@@ -45,6 +45,31 @@ def train_steps(config, mesh, steps):
   return losses, before, jax.tree.map(np.asarray, state)
 
 
+def assert_moves_match(actual, desired, rtol=1e-3, floor=1e-5):
+  """Each leaf of the pytree `actual` (parameter moves on one layout) equals `desired`'s (on another) to `rtol`
+  in L2 norm, give or take `floor` × the largest entry of any leaf of `desired`, per entry.
+
+  Summation order bounds a float error by the size of the terms summed, not of their sum: an entry that
+  cancels to near 0 can differ by far more than `rtol` of itself, at whichever entries a CPU's reduction
+  order picks (a per-entry check failed one of 8192 entries on one CI machine and none here). The leaf's
+  norm is what that error is small against. The floor covers leaves whose exact move is 0 (a bias that the
+  BatchNorm or normalisation after it cancels), where only rounding is left.
+  """
+  scale = max(float(np.abs(d).max()) for d in jax.tree.leaves(desired))
+  for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(actual), jax.tree.leaves(desired), strict=True):
+    error, allowed = np.linalg.norm(a - b), rtol * np.linalg.norm(b) + floor * scale * math.sqrt(b.size)
+    assert error <= allowed, f"{jax.tree_util.keystr(path)}: |a - b| = {error:.3g} > {allowed:.3g} allowed"
+
+
+def assert_rows_match(actual, desired, rtol=1e-4):
+  """Each row of `actual` [N, D] (features on one layout) equals `desired`'s (on another) to `rtol` of the
+  row's L2 norm: what kNN's cosine similarities and the probe's logits see. Rounding is small against the
+  row, not against an entry near 0 (12 of 10,240 entries missed 1e-4 of themselves in another CPU's code)."""
+  error, size = np.linalg.norm(actual - desired, axis=-1), np.linalg.norm(desired, axis=-1)
+  worst = int(np.argmax(error / size))
+  assert (error <= rtol * size).all(), f"row {worst}: |a - b| is {error[worst] / size[worst]:.3g} of |b|"
+
+
 def check_results(results, config, dataset):
   """What a finished run of `config` on `dataset` reports: finite train metrics; final accuracies for kNN at the
   k it computed, the probe, SNN and (a method that classifies) its own head, each a count of test images; the

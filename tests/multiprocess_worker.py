@@ -37,14 +37,15 @@ def data_seen(config):
 
 
 def run(method):
-  """(losses, final params as numpy, features) of STEPS train steps over every device of every process;
+  """(losses, each parameter's move as numpy, features) of STEPS train steps over every device of every process;
   features: the labelled bank's and the whole test split's (every process's shard, gathered), and the
   evaluation of those features as `train.evaluate_state` makes it ("eval/<accuracy>", "choice/<name>")."""
   import helpers
+  import numpy as np
   from jaxssl import augment, data, evaluate, methods, parallel, train
   config = config_for(method)
   mesh = parallel.make_mesh()
-  losses, _, state = helpers.train_steps(config, mesh, STEPS)
+  losses, before, state = helpers.train_steps(config, mesh, STEPS)
   dataset = data.load(config.data)
   objective = methods.create(config)
   graphdef = train.create_state(objective, dataset, config)[0]
@@ -56,8 +57,8 @@ def run(method):
   accuracies, choices = train.evaluate_state(embed.func, parallel.replicate(mesh, state), dataset, mesh, config.eval,
                                            objective)
   features.update({f"eval/{k}": v for k, v in accuracies.items()}, **{f"choice/{k}": v for k, v in choices.items()})
-  params = {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(state.params)}
-  return losses, params, features
+  moved = jax.tree.map(np.subtract, state.params, before.params)
+  return losses, {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(moved)}, features
 
 
 def main():

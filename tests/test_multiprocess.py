@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+import helpers
 import multiprocess_worker as worker
 from jaxssl import data, evaluate
 
@@ -51,14 +52,16 @@ def test_two_processes_match_one_process_with_four_devices(devices, tmp_path):
   for key in ("unlabelled", "test_labels", "labelled", "labelled_labels"):
     np.testing.assert_array_equal(seen[key], whole[key], err_msg=key)
   for method in worker.METHODS:
-    losses, params, features = worker.run(method)  # This process: 4 devices, all rows of every global batch.
+    losses, moved, features = worker.run(method)  # This process: 4 devices, all rows of every global batch.
     saved = np.load(tmp_path / f"{method}.npz")
     np.testing.assert_allclose(saved["losses"], losses, rtol=5e-5)  # Summation order across processes: ~1e-5.
-    assert set(saved.files) - {"losses"} == set(params) | set(features)
-    for name, value in params.items():
-      np.testing.assert_allclose(saved[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+    assert set(saved.files) - {"losses"} == set(moved) | set(features)
+    # Compared by norm, as in test_parallel: a per-entry check fails entries that cancel to near 0. Measured
+    # with this process in XLA_FLAGS=--xla_cpu_max_isa=SSE4_2 code and the workers in AVX-512: moves at most
+    # 0.3% of what the check allows, feature rows 6.6e-6 of their norm (the per-entry check failed there).
+    helpers.assert_moves_match({name: saved[name] for name in moved}, moved)
     for name in ("bank", "test"):  # Every process's shard, embedded on 4 devices of 2 processes and gathered.
-      np.testing.assert_allclose(saved[name], features[name], rtol=1e-4, atol=1e-5, err_msg=name)
+      helpers.assert_rows_match(saved[name], features[name])
     # Evaluation is a function of those features: on the 2-process features it gives here exactly what the 2
     # processes gave. (kNN, the probe's learning rate and the argmaxes are discrete: features that differ by
     # float rounding may flip one of them, so they are not compared across layouts.)

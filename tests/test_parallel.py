@@ -27,12 +27,12 @@ def test_train_step_same_on_1_and_4_devices(devices, method):
   (loss1, moved1), (loss4, moved4) = results
   assert all(np.isfinite(d).all() for d in jax.tree.leaves(moved1)) and np.isfinite(loss1).all()
   np.testing.assert_allclose(loss4, loss1, rtol=5e-5)  # Float summation order: up to 1.5e-5 measured.
-  # Each entry to 1e-3 relative, or to 1e-5 of the largest move of any parameter: summation order moves
-  # near-zero entries by ~1e-6 of that scale (more with the 25×-weighted VICReg loss or BatchNorm'd heads, and
-  # in leaves whose true gradient is 0, such as a bias that Barlow Twins' normalisation cancels). A gradient
-  # summed instead of averaged over devices is off by 4×, far outside either.
-  scale = max(float(np.abs(d).max()) for d in jax.tree.leaves(moved1))
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=max(1e-6, 1e-5 * scale)), moved4, moved1)
+  # Each leaf's move to 1e-3 of its norm. Measured, as a share of what the check allows: at most 0.6% for
+  # every method in this CPU's AVX-512 code, 4.4% (BYOL) with XLA_FLAGS=--xla_cpu_max_isa=SSE4_2, where the
+  # old per-entry check failed BYOL as it did on one CI machine. A gradient summed instead of averaged over
+  # the 4 devices moves each leaf 4× as far: the same 3 steps at 4× the learning rate (under SGD, that
+  # gradient) exceed it 2,400× or more, in every method.
+  helpers.assert_moves_match(moved4, moved1)
   assert max(float(np.abs(d).max()) for d in jax.tree.leaves(moved1)) > 1e-4  # The steps did move them.
 
 
