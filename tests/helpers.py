@@ -51,9 +51,10 @@ def assert_moves_match(actual, desired, rtol=1e-3, floor=1e-5):
 
   Summation order bounds a float error by the size of the terms summed, not of their sum: an entry that
   cancels to near 0 can differ by far more than `rtol` of itself, at whichever entries a CPU's reduction
-  order picks (a per-entry check failed one of 8192 entries on one CI machine and none here). The leaf's
-  norm is what that error is small against. The floor covers leaves whose exact move is 0 (a bias that the
-  BatchNorm or normalisation after it cancels), where only rounding is left.
+  order picks (a per-entry check failed one of 8192 entries on one CI machine, and here in the code that
+  XLA_FLAGS=--xla_cpu_max_isa=SSE4_2 makes). The leaf's norm is what that error is small against. The floor
+  covers leaves whose exact move is 0 (a bias that the BatchNorm or normalisation after it cancels), where
+  only rounding is left.
   """
   scale = max(float(np.abs(d).max()) for d in jax.tree.leaves(desired))
   for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(actual), jax.tree.leaves(desired), strict=True):
