@@ -4,9 +4,9 @@
   python experiments/plot.py curves OUT.png runs/simclr runs/paws ...
 
 `sweep` writes `<csv dir>/<metric>_vs_labels.png` for each metric: accuracy against labels per class (log
-axis), one line per method, error bars the standard deviation over seeds. `curves` plots each `eval/knn_k<k>`
-a run logged (the smallest k solid, larger ones dashed) against the training step, read from its TensorBoard
-events, like the Keras baselines' kNN curves.
+axis), one line per method (the supervised baseline black and dashed), error bars the standard deviation over
+seeds. `curves` plots each `eval/knn_k<k>` a run logged (the smallest k solid, larger ones dashed) against the
+training step, read from its TensorBoard events, like the Keras baselines' kNN curves.
 """
 import argparse
 import collections
@@ -34,18 +34,20 @@ def plot_sweep(csv_path: str, metric: str, out_png: str) -> int:
   """Writes accuracy (`metric`) vs labels per class to `out_png`; returns the number of methods plotted."""
   with open(csv_path) as f:
     table = sweep_table(list(csv.DictReader(f)), metric)
-  fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-  for method, by_labels in sorted(table.items()):
+  fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+  colors = plt.get_cmap("tab20").colors  # 20 distinct colours, and a marker per method: 14+ methods stay apart.
+  for i, (method, by_labels) in enumerate(sorted(table.items())):
     labels = sorted(by_labels)
     accuracies = [by_labels[n] for n in labels]
-    ax.errorbar(labels, [np.mean(a) for a in accuracies], yerr=[np.std(a) for a in accuracies], marker="o",
-                capsize=3, label=method)
+    ax.errorbar(labels, [np.mean(a) for a in accuracies], yerr=[np.std(a) for a in accuracies],
+                marker="os^vDP*Xph<>"[i % 12], capsize=3, label=method,
+                **(dict(color="black", linestyle="--") if method == "supervised" else dict(color=colors[i % 20])))
   counts = sorted({n for by_labels in table.values() for n in by_labels})
   ax.set(xscale="log", xlabel="labelled images per class", ylabel=f"test accuracy ({metric})")
   ax.set_xticks(counts, labels=[str(n) for n in counts])
   ax.minorticks_off()
   ax.grid(True, which="both", alpha=0.3)
-  ax.legend(fontsize=8)
+  ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
   fig.tight_layout()
   fig.savefig(out_png)
   plt.close(fig)
@@ -93,7 +95,7 @@ def plot_knn_curves(workdirs: list[str], out_png: str) -> int:
         lines += 1
   ax.set(xlabel="training step", ylabel="kNN test accuracy")
   ax.grid(True, alpha=0.3)
-  ax.legend(fontsize=8)
+  ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
   fig.tight_layout()
   fig.savefig(out_png)
   plt.close(fig)
