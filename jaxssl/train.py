@@ -4,6 +4,7 @@ The workdir holds orbax checkpoints (`checkpoints/`), the resolved `config.json`
 `results.json` (every evaluation so far and the final metrics). Calling again with the same workdir resumes
 from the latest checkpoint that restores; SIGTERM / SIGINT save a checkpoint after the current step and stop.
 """
+import collections
 import contextlib
 import functools
 import json
@@ -83,6 +84,26 @@ def write_view_grid(writer, method: methods.Method, batch: dict, seed: int, max_
   writer.write_images(0, {"augmented_views": np.asarray(grid)[None]})
 
 
+# How many train steps the host may dispatch before the device has finished them. Two already keep the device
+# busy; more only hold more batches in device memory. And XLA:CPU deadlocks at its own bound (32 computations in
+# flight per device): with several (virtual) devices, three of four could wait in a collective for the fourth,
+# whose launch waited for a free slot ("Termination timeout ... all gather", about one 200-step run in ten).
+MAX_STEPS_AHEAD = 4
+
+
+class StepPacer:
+  """Keeps the host at most `depth` steps ahead of the device without draining it: `dispatched(outputs)` takes
+  step k's outputs (any pytree of arrays) and blocks until step k - depth's are ready."""
+
+  def __init__(self, depth: int = MAX_STEPS_AHEAD):
+    self.depth, self.pending = depth, collections.deque()
+
+  def dispatched(self, outputs) -> None:
+    self.pending.append(outputs)
+    if len(self.pending) > self.depth:
+      jax.block_until_ready(self.pending.popleft())
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=None) -> dict:
   """Trains `config.method` for `config.num_train_steps` steps, evaluating every `eval_every_steps` and at
   the end; resumes from `workdir` if it holds a checkpoint. Returns the contents of results.json (its
@@ -148,10 +169,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
     train_metrics = results.get("train", {})
     batches = data.prefetch_to_device(data.prefetch(batch_fn, start_step, config.num_train_steps),
                                       functools.partial(parallel.shard_batch, mesh), config.device_prefetch)
+    pacer = StepPacer()
     for step, (batch, device_batch) in enumerate(batches, start_step + 1):
       if step == 1:
         write_view_grid(writer, method, batch, config.seed)
       state, metrics = train_step(state, device_batch)
+      pacer.dispatched(metrics)
       if step == start_step + 1:  # The first step compiles: the rate counts from its end.
         jax.block_until_ready(metrics)
         progress = Progress(step, config.num_train_steps, progress.images_per_step)

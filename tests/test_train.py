@@ -19,11 +19,20 @@ def load_config(name):
   return config_lib.from_file(os.path.join(ROOT, "configs", name + ".py"))
 
 
-def test_simclr_on_digits_beats_the_untrained_encoder(tmp_path):
+def test_simclr_on_digits_beats_the_untrained_encoder(tmp_path, monkeypatch):
+  paced = []  # Every step's outputs go through the pacer (test_the_host_stays_at_most_max_steps_ahead...).
+
+  class Recording(train.StepPacer):
+    def dispatched(self, outputs):
+      paced.append(outputs)
+      super().dispatched(outputs)
+
+  monkeypatch.setattr(train, "StepPacer", Recording)
   config = load_config("simclr_digits")
   config.batch_size, config.num_train_steps, config.model.width = 128, 80, NARROW
   config.eval_every_steps = config.checkpoint_every_steps = 80
   results = train.train_and_evaluate(config, str(tmp_path))
+  assert len(paced) == 80 and all(x.shape == () for x in jax.tree.leaves(paced[-1]))
   initial, final = results["evals"]["0"], results["final"]
   # Measured at width 32, seeds 0 / 1 / 2: 0.769 -> 0.892, 0.767 -> 0.856, 0.725 -> 0.889.
   assert final["knn_k20"] > initial["knn_k20"] + 0.04, results["evals"]
@@ -97,6 +106,26 @@ def tiny_config(method="simclr", steps=4):
   config.log_every_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
   config.eval.probe_steps = 10
   return config
+
+
+def test_the_host_stays_at_most_max_steps_ahead_of_the_device():
+  """After dispatching step k the host waits for step k - depth, and for no later step (that would drain the
+  device's queue). XLA:CPU deadlocked a 4-device run at its own bound of 32 computations in flight."""
+  finished = []
+
+  class StepOutputs:
+    def __init__(self, step):
+      self.step = step
+
+    def block_until_ready(self):
+      finished.append(self.step)
+      return self
+
+  pacer = train.StepPacer(depth=3)
+  for step in range(1, 9):
+    pacer.dispatched({"loss": StepOutputs(step)})
+    assert finished == list(range(1, step - 3 + 1)), (step, finished)
+  assert 2 <= train.MAX_STEPS_AHEAD < 32
 
 
 def final_params(workdir, config):
