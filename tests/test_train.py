@@ -93,9 +93,10 @@ def test_each_method_on_digits_beats_the_untrained_encoder(method, tmp_path):
 def test_vae_on_digits_improves_its_elbo(devices):
   from test_models import run_steps
   config = load_config("vae_digits")
-  losses, _, _ = run_steps(config, devices, steps=60)
+  losses, _, _ = run_steps(config, devices, steps=30)
   assert np.isfinite(losses).all()
-  assert np.mean(losses[-5:]) < 0.85 * losses[0], losses  # Measured: 711 -> ~550 (−23%).
+  # Measured (mean of the last 5 steps against the first): 711 -> 570 (−20%) at 30 steps, 540 (−24%) at 60.
+  assert np.mean(losses[-5:]) < 0.85 * losses[0], losses
 
 
 def tiny_config(method="simclr", steps=4):
