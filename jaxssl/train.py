@@ -87,7 +87,7 @@ def write_view_grid(writer, method: methods.Method, batch: dict, seed: int, max_
 # How many train steps the host may dispatch before the device has finished them. Two already keep the device
 # busy; more only hold more batches in device memory. And XLA:CPU deadlocks at its own bound (32 computations in
 # flight per device): with several (virtual) devices, three of four could wait in a collective for the fourth,
-# whose launch waited for a free slot ("Termination timeout ... all gather", about one 200-step run in ten).
+# whose launch waited for a free slot ("Termination timeout ... all gather": 3 runs in 20 of a 200-step test).
 MAX_STEPS_AHEAD = 4
 
 
