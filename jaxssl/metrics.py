@@ -1,16 +1,24 @@
 """Metrics: TensorBoard event files written without TensorFlow, and the run's progress line.
 
 `MetricWriter` writes the same records TF2's `tf.summary.scalar` / `tf.summary.image` write (tensor
-summaries with the "scalars" / "images" plugin), through TensorBoard's own TF-free event-file writer, so
+summaries with the "scalars" / "images" plugin), framed by TensorBoard's TF-free record writer, so
 TensorBoard, `experiments/plot.py` and any events reader see no difference; only process 0 writes files.
+TensorBoard's `EventFileWriter` is not used: where TensorFlow is installed it imports it (3-4 s a process)
+for its file I/O; the file here opens through `etils.epath`, as orbax's checkpoints do (local or gs://).
 """
 import io
+import itertools
 import logging
+import os
+import socket
 import time
 
 import numpy as np
+from etils import epath
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.summary.writer.record_writer import RecordWriter
+
+_FILE_NUMBER = itertools.count()  # Two writers of one process in one second still get two files.
 
 
 def _summary(tag: str, plugin: str, tensor: tensor_pb2.TensorProto) -> summary_pb2.Summary.Value:
@@ -30,12 +38,23 @@ class MetricWriter:
   """Scalars and images for TensorBoard in `logdir` (None: write nothing, e.g. on processes other than 0)."""
 
   def __init__(self, logdir: str | None):
-    self._events = EventFileWriter(logdir) if logdir else None
+    self._file = self._records = None
+    if logdir:
+      directory = epath.Path(logdir)
+      directory.mkdir(parents=True, exist_ok=True)
+      name = (f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}."
+              f"{next(_FILE_NUMBER)}")
+      self._file = (directory / name).open("wb")
+      self._records = RecordWriter(self._file)
+      self._add(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+
+  def _add(self, event: event_pb2.Event) -> None:
+    self._records.write(event.SerializeToString())
+    self._records.flush()  # TensorBoard shows a running job's records as they come (a few per log step).
 
   def _write(self, step: int, values: list[summary_pb2.Summary.Value]) -> None:
-    if self._events is not None:
-      self._events.add_event(event_pb2.Event(wall_time=time.time(), step=int(step),
-                                             summary=summary_pb2.Summary(value=values)))
+    if self._records is not None:
+      self._add(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=values)))
 
   def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
     """One float32 scalar per tag at `step`."""
@@ -59,12 +78,13 @@ class MetricWriter:
     self._write(step, values)
 
   def flush(self) -> None:
-    if self._events is not None:
-      self._events.flush()
+    if self._records is not None:
+      self._records.flush()
 
   def close(self) -> None:
-    if self._events is not None:
-      self._events.close()
+    if self._records is not None:
+      self._records.close()  # Closes the file.
+      self._file = self._records = None
 
 
 class Progress:

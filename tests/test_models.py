@@ -162,6 +162,37 @@ def test_eval_mode_uses_running_averages_and_is_per_example():
   assert not np.allclose(forward(encoder, x[:3], True), forward(encoder, x, True)[:3], atol=1e-4)
 
 
+def test_batch_norm_updates_trace_without_searching_the_program(monkeypatch):
+  """models/flax_fixes.py: tracing BatchNorm's running-average update (and a dropout draw of nnx.Rngs) asks
+  no tracer for the message of its missing `.sharding`, a search of the whole traced program (quadratic in
+  the model's size), and leaves the same statistics, outputs and Rngs count as flax's own `set_value`."""
+  from flax.nnx import variablelib
+  from jax._src.interpreters import partial_eval
+  from jaxssl.models import flax_fixes
+  assert variablelib.Variable.set_value is flax_fixes._set_value  # Installed by importing jaxssl.models.
+  searches = []
+  origin_msg = partial_eval.DynamicJaxprTracer._origin_msg
+  monkeypatch.setattr(partial_eval.DynamicJaxprTracer, "_origin_msg",
+                      lambda self: searches.append(1) or origin_msg(self))
+  x = jax.random.uniform(jax.random.key(1), (6, 16, 16, 3))
+
+  def step(module, x):
+    return nnx.Dropout(0.5, rngs=module.rngs)(module.encoder(x, train=True))
+
+  runs = {}
+  for name, set_value in (("fixed", flax_fixes._set_value), ("flax", flax_fixes._flax_set_value)):
+    monkeypatch.setattr(variablelib.Variable, "set_value", set_value)
+    module = nnx.Module()
+    module.encoder, module.rngs = small_resnet(), nnx.Rngs(dropout=3)
+    searches.clear()
+    out = nnx.jit(step)(module, x)
+    runs[name] = (len(searches), out, nnx.state(module, nnx.BatchStat), nnx.state(module, nnx.RngCount))
+  assert runs["fixed"][0] == 0 and runs["flax"][0] > 0, (runs["fixed"][0], runs["flax"][0])
+  jax.tree.map(np.testing.assert_array_equal, runs["fixed"][1:], runs["flax"][1:])
+  assert int(jax.tree.leaves(runs["fixed"][3])[0]) == 1  # The dropout's draw counted.
+  assert any(np.abs(v).max() > 1e-3 for v in jax.tree.leaves(runs["fixed"][2]))  # The statistics moved.
+
+
 def test_batch_statistics_are_checkpointed(tmp_path):
   config = config_lib.base_config("simclr")
   config.model.name, config.model.width, config.data.image_size = "resnet18", 8, 16

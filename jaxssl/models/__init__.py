@@ -12,11 +12,13 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from jaxssl.models import alexnet, resnet, vit, wrn
+from jaxssl.models import alexnet, flax_fixes, resnet, vit, wrn
 from jaxssl.models.convnet import ConvNet
 from jaxssl.models.heads import MLP, EncoderAndHead
 from jaxssl.models.layers import Encoder, set_batch_axis
 from jaxssl.models.vae import VAE, ConvDecoder, GaussianEncoder
+
+flax_fixes.apply()
 
 CIFAR_STEM_MAX_SIZE = 64  # stem="auto": images up to this size get the CIFAR stem.
 
