@@ -14,15 +14,17 @@ The fix takes flax's own decision there without asking the tracers for a shardin
 `set_value` unchanged. `tests/test_models.py` checks that a traced train step builds no such message and that
 BatchNorm's statistics come out the same. Drop this module once flax skips that lookup for tracers.
 """
+import jax
 from flax.nnx import variablelib
-from jax import core
 
-_flax_set_value = variablelib.Variable.set_value
+# flax's own method, even if this module is imported again (importlib.reload) after apply().
+_flax_set_value = getattr(variablelib.Variable.set_value, "flax_set_value", variablelib.Variable.set_value)
+_Tracer = getattr(jax.core, "Tracer", None)  # Public in jax 0.10; without it, flax's own path runs.
 
 
 def _set_value(self, value, *, index=variablelib.MISSING):
   raw = self._raw_value
-  if (index is Ellipsis and isinstance(value, core.Tracer) and isinstance(raw, core.Tracer)
+  if (index is Ellipsis and isinstance(value, _Tracer) and isinstance(raw, _Tracer)
       and not variablelib.is_array_ref(raw) and "on_set_value" not in self._var_metadata
       and value.shape == raw.shape and value.dtype == raw.dtype):
     self._raw_value = value  # What flax's own check concludes here.
@@ -30,6 +32,10 @@ def _set_value(self, value, *, index=variablelib.MISSING):
   _flax_set_value(self, value, index=index)
 
 
+_set_value.flax_set_value = _flax_set_value
+
+
 def apply() -> None:
   """Installs the fast path (idempotent); `jaxssl.models` calls it on import."""
-  variablelib.Variable.set_value = _set_value
+  if _Tracer is not None:
+    variablelib.Variable.set_value = _set_value
