@@ -19,13 +19,17 @@ from flax.nnx import variablelib
 
 # flax's own method, even if this module is imported again (importlib.reload) after apply().
 _flax_set_value = getattr(variablelib.Variable.set_value, "flax_set_value", variablelib.Variable.set_value)
-_Tracer = getattr(jax.core, "Tracer", None)  # Public in jax 0.10; without it, flax's own path runs.
+# What the fast path reads (jax 0.10, flax 0.12.8). Where one is missing (another version), flax's own path runs.
+_Tracer = getattr(jax.core, "Tracer", None)
+_MISSING = getattr(variablelib, "MISSING", None)
+_is_array_ref = getattr(variablelib, "is_array_ref", None)
+SUPPORTED = None not in (_Tracer, _MISSING, _is_array_ref)
 
 
-def _set_value(self, value, *, index=variablelib.MISSING):
-  raw = self._raw_value
-  if (index is Ellipsis and isinstance(value, _Tracer) and isinstance(raw, _Tracer)
-      and not variablelib.is_array_ref(raw) and "on_set_value" not in self._var_metadata
+def _set_value(self, value, *, index=_MISSING):
+  raw = getattr(self, "_raw_value", None)
+  if (index is Ellipsis and isinstance(value, _Tracer) and isinstance(raw, _Tracer) and not _is_array_ref(raw)
+      and "on_set_value" not in getattr(self, "_var_metadata", {"on_set_value": "unknown"})
       and value.shape == raw.shape and value.dtype == raw.dtype):
     self._raw_value = value  # What flax's own check concludes here.
     return
@@ -37,5 +41,5 @@ _set_value.flax_set_value = _flax_set_value
 
 def apply() -> None:
   """Installs the fast path (idempotent); `jaxssl.models` calls it on import."""
-  if _Tracer is not None:
+  if SUPPORTED:
     variablelib.Variable.set_value = _set_value
