@@ -4,7 +4,9 @@
 summaries with the "scalars" / "images" plugin), framed by TensorBoard's TF-free record writer, so
 TensorBoard, `experiments/plot.py` and any events reader see no difference; only process 0 writes files.
 TensorBoard's `EventFileWriter` is not used: where TensorFlow is installed it imports it (3-4 s a process)
-for its file I/O; the file here opens through `etils.epath`, as orbax's checkpoints do (local or gs://).
+for its file I/O; the file here opens through `etils.epath`, as orbax's checkpoints do. A local file is
+flushed at every record, so TensorBoard shows a running job as it goes; a remote one (a path with "://",
+which re-uploads at every flush) at most every `REMOTE_FLUSH_EVERY_S` seconds, and on close.
 """
 import io
 import itertools
@@ -19,6 +21,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_
 from tensorboard.summary.writer.record_writer import RecordWriter
 
 _FILE_NUMBER = itertools.count()  # Two writers of one process in one second still get two files.
+REMOTE_FLUSH_EVERY_S = 60.0
 
 
 def _summary(tag: str, plugin: str, tensor: tensor_pb2.TensorProto) -> summary_pb2.Summary.Value:
@@ -38,23 +41,24 @@ class MetricWriter:
   """Scalars and images for TensorBoard in `logdir` (None: write nothing, e.g. on processes other than 0)."""
 
   def __init__(self, logdir: str | None):
-    self._file = self._records = None
+    self._records, self._closed, self._flushed_at = None, False, time.time()
+    self._flush_every_s = REMOTE_FLUSH_EVERY_S if logdir and "://" in logdir else 0.0
     if logdir:
       directory = epath.Path(logdir)
       directory.mkdir(parents=True, exist_ok=True)
       name = (f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}."
               f"{next(_FILE_NUMBER)}")
-      self._file = (directory / name).open("wb")
-      self._records = RecordWriter(self._file)
-      self._add(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
-
-  def _add(self, event: event_pb2.Event) -> None:
-    self._records.write(event.SerializeToString())
-    self._records.flush()  # TensorBoard shows a running job's records as they come (a few per log step).
+      self._records = RecordWriter((directory / name).open("wb"))
+      self._records.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
 
   def _write(self, step: int, values: list[summary_pb2.Summary.Value]) -> None:
+    if self._closed:
+      raise ValueError("MetricWriter: write after close().")
     if self._records is not None:
-      self._add(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=values)))
+      event = event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=values))
+      self._records.write(event.SerializeToString())
+      if time.time() - self._flushed_at >= self._flush_every_s:
+        self.flush()
 
   def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
     """One float32 scalar per tag at `step`."""
@@ -80,11 +84,12 @@ class MetricWriter:
   def flush(self) -> None:
     if self._records is not None:
       self._records.flush()
+    self._flushed_at = time.time()
 
   def close(self) -> None:
     if self._records is not None:
-      self._records.close()  # Closes the file.
-      self._file = self._records = None
+      self._records.close()  # Flushes and closes the file.
+    self._records, self._closed = None, True
 
 
 class Progress:

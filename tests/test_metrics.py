@@ -39,6 +39,16 @@ def test_scalars_and_images_read_back(tmp_path):
   np.testing.assert_array_equal(images["grey"], grid[0, ..., 0])  # Floats in [0, 1] round back to the bytes.
 
 
+def test_a_running_job_s_records_reach_the_file_and_a_closed_writer_refuses_more(tmp_path):
+  writer = MetricWriter(str(tmp_path))
+  writer.write_scalars(5, {"train/loss": 2.0})  # Not closed: a running job, as TensorBoard reads it.
+  steps, values = plot.read_scalars(str(tmp_path), "train/loss")
+  assert list(steps) == [5] and list(values) == [2.0]
+  writer.close()
+  with pytest.raises(ValueError, match="write after close"):
+    writer.write_scalars(6, {"train/loss": 1.0})
+
+
 def test_no_logdir_writes_nothing_and_bad_images_are_an_error(tmp_path):
   writer = MetricWriter(None)
   writer.write_scalars(1, {"loss": 1.0})

@@ -14,16 +14,19 @@ The fix takes flax's own decision there without asking the tracers for a shardin
 `set_value` unchanged. `tests/test_models.py` checks that a traced train step builds no such message and that
 BatchNorm's statistics come out the same. Drop this module once flax skips that lookup for tracers.
 """
+import flax
 import jax
 from flax.nnx import variablelib
 
 # flax's own method, even if this module is imported again (importlib.reload) after apply().
 _flax_set_value = getattr(variablelib.Variable.set_value, "flax_set_value", variablelib.Variable.set_value)
-# What the fast path reads (jax 0.10, flax 0.12.8). Where one is missing (another version), flax's own path runs.
+# The versions whose set_value this mirrors, checked against flax's source: flax 0.12.x, jax 0.10.x. On others
+# flax's own path runs (slower tracing, same results) until this is checked again for them.
 _Tracer = getattr(jax.core, "Tracer", None)
 _MISSING = getattr(variablelib, "MISSING", None)
 _is_array_ref = getattr(variablelib, "is_array_ref", None)
-SUPPORTED = None not in (_Tracer, _MISSING, _is_array_ref)
+SUPPORTED = (flax.__version__.startswith("0.12.") and jax.__version__.startswith("0.10.")
+             and None not in (_Tracer, _MISSING, _is_array_ref))
 
 
 def _set_value(self, value, *, index=_MISSING):
