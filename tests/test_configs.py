@@ -40,7 +40,7 @@ def methods_that_learn_on_digits():
   """The methods whose digits config a learns test runs end to end and checks with `helpers.check_results`."""
   import test_teacher_methods
   import test_train
-  return {*test_train.LEARNS_IN, *test_teacher_methods.LEARNS_IN, "simclr", "supervised"}
+  return {*test_train.LEARNS_IN, *test_teacher_methods.LEARNS_IN, "simclr", "supervised", "rotnet"}
 
 
 def source_kind(config):

@@ -55,48 +55,62 @@ def test_supervised_on_digits_learns(tmp_path, dtype):
 
 
 # The learns tests train a narrower ConvNet than the digits configs' (width 32, not 128: a step costs a quarter)
-# unless a method needs the width, and assert the best kNN (k = 20 / 100) clears the untrained encoder's by 0.04.
+# and assert the best kNN (k = 20 / 100) clears the untrained encoder's by 0.04.
 NARROW = 32
-# Steps each method trains, and its width. Measured at these budgets, 4 devices, seeds 0 / 1 / 2 (untrained:
-# 0.769 / 0.767 / 0.725 at width 32), the best kNN at the last step: Barlow Twins (30 steps) 0.858 / 0.867 /
-# 0.839; PAWS 0.847 / 0.856 / 0.875; SuNCEt 0.881 / 0.867 / 0.869; SESEMI 0.900 / 0.900 / 0.864; VICReg 0.881 /
-# 0.881 / 0.875; FixMatch (its student) 0.861 / 0.864 / 0.850; MoCo v3 0.889 / 0.856 / 0.858. The smallest
-# gain, +0.078 (PAWS, seed 0), is twice the margin. RotNet and the Siamese VAE keep the configs' width: at 32
-# neither clears the untrained encoder on every seed (RotNet −0.047 / −0.003 / +0.058; Siamese VAE +0.025 /
-# +0.011 / +0.106). The plain VAE needs 300 steps (it dips below the untrained encoder first, while its KL is
-# near zero), 90 s of CI: test_vae_on_digits_improves_its_elbo checks it learns what it optimises instead.
-LEARNS_IN = {"suncet": (60, NARROW), "paws": (60, NARROW), "sesemi": (60, NARROW), "vicreg": (60, NARROW),
-             "barlow_twins": (30, NARROW), "moco_v3": (90, NARROW), "fixmatch": (60, NARROW), "rotnet": (100, 128),
-             "siamese_vae": (200, 128)}
-# At width 128 they keep the margin measured there, 0.02: the Siamese VAE at a batch of 32 for CI time (best
-# kNN 0.778 -> 0.817 at step 200); RotNet with its config's batch of 128 (at 64 it cleared the bar on 1 device
-# but not on the tests' 4: 0.825 -> 0.833).
-MARGIN = {"rotnet": 0.02, "siamese_vae": 0.02}
-BATCH = {"siamese_vae": 32}
+# Steps each method trains. Measured at these budgets, 4 devices, seeds 0 / 1 / 2 (untrained: 0.769 / 0.767 /
+# 0.725), the best kNN at the last step: Barlow Twins (30 steps) 0.858 / 0.867 / 0.839; PAWS 0.847 / 0.856 /
+# 0.875; SuNCEt 0.881 / 0.867 / 0.869; SESEMI 0.900 / 0.900 / 0.864; VICReg 0.881 / 0.881 / 0.875; FixMatch (its
+# student) 0.861 / 0.864 / 0.850; MoCo v3 0.889 / 0.856 / 0.858. The smallest gain, +0.078 (PAWS, seed 0), is
+# twice the margin.
+LEARNS_IN = {"suncet": 60, "paws": 60, "sesemi": 60, "vicreg": 60, "barlow_twins": 30, "moco_v3": 90, "fixmatch": 60}
 
 
 @pytest.mark.parametrize("method", sorted(LEARNS_IN))
 def test_each_method_on_digits_beats_the_untrained_encoder(method, tmp_path):
   config = load_config(f"{method}_digits")
-  config.num_train_steps, config.model.width = LEARNS_IN[method]
+  config.num_train_steps, config.model.width = LEARNS_IN[method], NARROW
   config.eval_every_steps = config.checkpoint_every_steps = config.num_train_steps
-  config.batch_size = BATCH.get(method, config.batch_size)
   if method == "fixmatch":  # Its EMA model (decay 0.999) has barely moved in 60 steps: this checks the training.
     config.fixmatch.evaluate = "student"
   config.eval.probe_steps = 100
   results = train.train_and_evaluate(config, str(tmp_path))
   best = lambda metrics: max(v for k, v in metrics.items() if k.startswith("knn"))
-  assert best(results["final"]) > best(results["evals"]["0"]) + MARGIN.get(method, 0.04), results["evals"]
+  assert best(results["final"]) > best(results["evals"]["0"]) + 0.04, results["evals"]
   helpers.check_results(results, config, data.load(config.data))
 
 
-def test_vae_on_digits_improves_its_elbo(devices):
+# RotNet, the VAE and the Siamese VAE learn what they optimise within a CI budget, but their features do not
+# clear the untrained encoder's kNN on digits on every seed there (best kNN, untrained -> trained, 4 devices,
+# seeds 0 / 1 / 2): RotNet at the config's width 128, 100 steps, +0.033 / -0.008 / -0.058; at width 32,
+# 100-400 steps and learning rates 1e-3 to 3e-3, every budget tried has a seed of 0-3 below +0.02; the Siamese
+# VAE at width 128, 200 steps, +0.033 / -0.036 / -0.022 (at 400 steps, seeds 1 / 2: +0.022 / +0.053); the plain
+# VAE needs 300 steps (it dips below the untrained encoder first, while its KL is near zero). A kNN assertion
+# there held on seed 0 alone, so these tests check each one's own objective instead.
+def test_rotnet_on_digits_learns_to_tell_the_rotations(tmp_path):
+  config = load_config("rotnet_digits")
+  config.num_train_steps, config.model.width = 100, NARROW
+  config.eval_every_steps = config.checkpoint_every_steps = config.num_train_steps
+  config.eval.probe_steps = 100
+  results = train.train_and_evaluate(config, str(tmp_path))
+  # Accuracy on the last step's 4 x 128 rotated images; chance is 0.25. Measured, seeds 0 / 1 / 2 / 3: 0.855 /
+  # 0.822 / 0.852 / 0.850.
+  assert results["train"]["rotation_accuracy"] > 0.6, results["train"]
+  helpers.check_results(results, config, data.load(config.data))
+
+
+# The loss's first step, and the mean of its last 5 after 30 steps. Measured, seeds 0 / 1 / 2: the VAE 711 ->
+# 570 / 563 / 566 (ratio 0.80 / 0.79 / 0.80); the Siamese VAE (ELBO + 5 x triplet) 712 -> 592 / 587 / 594
+# (0.83 / 0.83 / 0.83).
+LOSS_RATIO_BELOW = {"vae": 0.85, "siamese_vae": 0.87}
+
+
+@pytest.mark.parametrize("method", sorted(LOSS_RATIO_BELOW))
+def test_vaes_on_digits_improve_their_loss(method, devices):
   from test_models import run_steps
-  config = load_config("vae_digits")
+  config = load_config(f"{method}_digits")
   losses, _, _ = run_steps(config, devices, steps=30)
   assert np.isfinite(losses).all()
-  # Measured (mean of the last 5 steps against the first): 711 -> 570 (−20%) at 30 steps, 540 (−24%) at 60.
-  assert np.mean(losses[-5:]) < 0.85 * losses[0], losses
+  assert np.mean(losses[-5:]) < LOSS_RATIO_BELOW[method] * losses[0], losses
 
 
 def tiny_config(method="simclr", steps=4):
