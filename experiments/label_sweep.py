@@ -13,11 +13,12 @@ per (labels per class, seed). The labelled subset of seed s is `data.split_seed 
 Every cell is evaluated from its checkpoint with the cell's labelled subset: kNN k=20/200, probe, soft nearest
 neighbour and, with `--finetune`, test accuracy after fine-tuning (`config.finetune`, early-stopped on held-out
 labels). Results go to `<out>/results.csv`, one row per (method, labels_per_class, seed), with steps and wall
-time. The file is rewritten atomically after every cell, and a rerun skips
-the cells it already holds (an interrupted training run resumes from its checkpoint in `<out>/runs/`).
+time. The file is rewritten atomically after every cell (read again first: sweeps of other methods may share the
+folder), and a rerun skips the cells it already holds (an interrupted training run resumes from its checkpoint in `<out>/runs/`).
 """
 import argparse
 import csv
+import fcntl
 import math
 import os
 import time
@@ -37,12 +38,24 @@ def read_rows(path: str) -> list[dict]:
 
 
 def write_rows(path: str, rows: list[dict]) -> None:
-  tmp = path + ".tmp"
+  tmp = f"{path}.{os.getpid()}.tmp"
   with open(tmp, "w", newline="") as f:
     writer = csv.DictWriter(f, FIELDS)
     writer.writeheader()
     writer.writerows(rows)
   os.replace(tmp, path)
+
+
+def add_row(path: str, row: dict) -> list[dict]:
+  """Adds `row` to the results file at `path` and returns all its rows. The file is read again under a lock
+  first, so sweeps that share an `--out` folder (other methods run beside it on this machine) keep each
+  other's rows; a row with the same (method, labels_per_class, seed) is replaced. Values come back as read
+  from the file (strings)."""
+  key = lambda r: (r["method"], int(r["labels_per_class"]), int(r["seed"]))
+  with open(os.path.join(os.path.dirname(path), ".lock"), "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    write_rows(path, [r for r in read_rows(path) if key(r) != key(row)] + [row])
+    return read_rows(path)
 
 
 def sweep_config(root: str, method: str, dataset: str, labels: int, seed: int, steps: int, overrides: dict,
@@ -160,12 +173,12 @@ def run_sweep(root: str, dataset: str, methods: list[str], labels_per_class: lis
             return rows
         headline = config.eval.headline
         metrics = evaluate_checkpoint(workdir, config, with_finetune or headline == "finetune")
-        rows.append({"method": method, "labels_per_class": labels, "seed": seed, "headline": metrics[headline],
+        row = {"method": method, "labels_per_class": labels, "seed": seed, "headline": metrics[headline],
                      "headline_protocol": headline, "steps": config.num_train_steps,
                      "epochs": round(config.num_train_steps * config.batch_size / num_train_images(config), 2),
                      "train_s": round(train_seconds(workdir), 1), "wall_s": round(time.time() - start, 1),
-                     **{k: metrics.get(k, "") for k in METRICS}})  # Empty: k is larger than the bank.
-        write_rows(path, rows)
+                     **{k: metrics.get(k, "") for k in METRICS}}  # Empty: k is larger than the bank.
+        rows = add_row(path, row)
         print(f"{method} labels/class={labels} seed={seed}: " + "  ".join(f"{k}={metrics.get(k, '')}" for k in METRICS),
               flush=True)
   return rows

@@ -27,6 +27,24 @@ def test_an_epoch_budget_is_passes_of_the_batch_over_the_training_images():
   assert config.checkpoint_every_steps == 57 and config.data.split_seed == 0 and config.data.labels_per_class == 5
 
 
+def test_sweeps_sharing_a_folder_keep_each_other_s_rows(tmp_path):
+  """Two sweeps into one --out folder: each cell's row is added to the file as it is then, not to the rows
+  its sweep read when it started (which dropped the other sweep's finished cells)."""
+  path = str(tmp_path / "results.csv")
+  row = lambda method, seed, headline: {"method": method, "labels_per_class": 1, "seed": seed, "headline": headline}
+  label_sweep.add_row(path, row("paws", 0, 0.5))
+  started = label_sweep.read_rows(path)  # A second sweep starts here; the first then finishes another cell.
+  label_sweep.add_row(path, row("paws", 1, 0.6))
+  rows = label_sweep.add_row(path, row("supervised", 0, 0.4))
+  assert len(started) == 1 and rows == label_sweep.read_rows(path)
+  assert [(r["method"], r["seed"], r["headline"]) for r in rows] == [
+      ("paws", "0", "0.5"), ("paws", "1", "0.6"), ("supervised", "0", "0.4")]
+  rows = label_sweep.add_row(path, row("paws", 1, 0.7))  # The same cell again replaces its row.
+  assert [(r["method"], r["seed"], r["headline"]) for r in rows] == [
+      ("paws", "0", "0.5"), ("supervised", "0", "0.4"), ("paws", "1", "0.7")]
+  assert sorted(os.listdir(tmp_path)) == [".lock", "results.csv"]
+
+
 def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
   out = str(tmp_path / "sweep")
   calls = []
