@@ -14,7 +14,8 @@ Every cell is evaluated from its checkpoint with the cell's labelled subset: kNN
 neighbour and, with `--finetune`, test accuracy after fine-tuning (`config.finetune`, early-stopped on held-out
 labels). Results go to `<out>/results.csv`, one row per (method, labels_per_class, seed), with steps and wall
 time. The file is rewritten atomically after every cell (read again first: sweeps of other methods may share the
-folder), and a rerun skips the cells it already holds (an interrupted training run resumes from its checkpoint in `<out>/runs/`).
+folder), and a rerun skips the cells it already holds (an interrupted training run resumes from its checkpoint
+in `<out>/runs/`).
 """
 import argparse
 import csv
