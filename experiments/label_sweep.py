@@ -175,10 +175,10 @@ def run_sweep(root: str, dataset: str, methods: list[str], labels_per_class: lis
         headline = config.eval.headline
         metrics = evaluate_checkpoint(workdir, config, with_finetune or headline == "finetune")
         row = {"method": method, "labels_per_class": labels, "seed": seed, "headline": metrics[headline],
-                     "headline_protocol": headline, "steps": config.num_train_steps,
-                     "epochs": round(config.num_train_steps * config.batch_size / num_train_images(config), 2),
-                     "train_s": round(train_seconds(workdir), 1), "wall_s": round(time.time() - start, 1),
-                     **{k: metrics.get(k, "") for k in METRICS}}  # Empty: k is larger than the bank.
+               "headline_protocol": headline, "steps": config.num_train_steps,
+               "epochs": round(config.num_train_steps * config.batch_size / num_train_images(config), 2),
+               "train_s": round(train_seconds(workdir), 1), "wall_s": round(time.time() - start, 1),
+               **{k: metrics.get(k, "") for k in METRICS}}  # Empty: k is larger than the bank.
         rows = add_row(path, row)
         print(f"{method} labels/class={labels} seed={seed}: " + "  ".join(f"{k}={metrics.get(k, '')}" for k in METRICS),
               flush=True)

@@ -82,7 +82,7 @@ def test_each_method_on_digits_beats_the_untrained_encoder(method, tmp_path):
 # RotNet, the VAE and the Siamese VAE learn what they optimise within a CI budget, but their features do not
 # clear the untrained encoder's kNN on digits on every seed there (best kNN, untrained -> trained, 4 devices,
 # seeds 0 / 1 / 2): RotNet at the config's width 128, 100 steps, +0.033 / -0.008 / -0.058; at width 32,
-# 100-400 steps and learning rates 1e-3 to 3e-3, every budget tried has a seed of 0-3 below +0.02; the Siamese
+# 100-400 steps and learning rates 1e-3 to 3e-3, the smallest gain over seeds 0-3 is +0.022 or less; the Siamese
 # VAE at width 128, 200 steps, +0.033 / -0.036 / -0.022 (at 400 steps, seeds 1 / 2: +0.022 / +0.053); the plain
 # VAE needs 300 steps (it dips below the untrained encoder first, while its KL is near zero). A kNN assertion
 # there held on seed 0 alone, so these tests check each one's own objective instead.
