@@ -21,8 +21,8 @@ import pytest  # noqa: E402
 
 # The quick tier (`pytest -m "not slow"`) leaves out the tests that train or compile whole models: every
 # test in these files, and these tests elsewhere (a test function's name, or a file's name for all of it).
-SLOW_FILES = ("test_multiprocess.py", "test_faults.py", "test_sweep.py", "test_finetune.py", "test_teacher_methods.py",
-              "test_randaugment.py", "test_lowering.py")
+SLOW_FILES = ("test_multiprocess.py", "test_faults.py", "test_finetune.py", "test_teacher_methods.py", "test_randaugment.py",
+              "test_lowering.py")
 SLOW_TESTS = (
     "test_readme_python_examples_run_in_order", "test_image_folder_trains_and_the_encoder_loads_back_with_the_same",
     "test_arrays_from_research_code_train_with_unlabelled_rows", "test_simclr_on_digits_beats_the_untrained_encoder",
@@ -38,7 +38,8 @@ SLOW_TESTS = (
     "test_config_traces_its_train_step_and_embedding", "test_bottleneck_blocks_train",
     "test_paws_loss_needs_no_state_from_build", "test_view_grid_shows_the_images_then_their_views",
     "test_vit_reads_other_sizes_through_resized_position_embeddings", "test_user_module_trains_and_its_run_loads_back",
-    "test_tutorial_runs_as_written", "test_initialisers_draw_flat_and_give_flax_s_values_bit_for_bit")
+    "test_tutorial_runs_as_written", "test_initialisers_draw_flat_and_give_flax_s_values_bit_for_bit",
+    "test_sweep_resumes_after_an_interruption_and_plots")
 
 
 def pytest_collection_modifyitems(items):
