@@ -21,8 +21,8 @@ import pytest  # noqa: E402
 
 # The quick tier (`pytest -m "not slow"`) leaves out the tests that train or compile whole models: every
 # test in these files, and these tests elsewhere (a test function's name, or a file's name for all of it).
-SLOW_FILES = ("test_multiprocess.py", "test_faults.py", "test_finetune.py", "test_teacher_methods.py", "test_randaugment.py",
-              "test_lowering.py")
+SLOW_FILES = ("test_multiprocess.py", "test_faults.py", "test_finetune.py", "test_teacher_methods.py",
+              "test_randaugment.py", "test_lowering.py")
 SLOW_TESTS = (
     "test_readme_python_examples_run_in_order", "test_image_folder_trains_and_the_encoder_loads_back_with_the_same",
     "test_arrays_from_research_code_train_with_unlabelled_rows", "test_simclr_on_digits_beats_the_untrained_encoder",
