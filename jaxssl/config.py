@@ -151,6 +151,7 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.finetune.holdout_fraction = 0.2  # Of the labelled images, for early stopping (never the test split).
   c.finetune.eval_every = 50
   c.finetune.patience = 4           # Evaluations without a better held-out accuracy before stopping.
+  c.finetune.refit = True           # Then train again on all labelled images for the steps early stopping chose.
 
   if method in c:
     raise ValueError(f"a method called {method!r} would hide config.{method}.")

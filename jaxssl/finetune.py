@@ -151,24 +151,24 @@ def finetune(encoder: models.Encoder, images: np.ndarray, labels: np.ndarray, te
   """Fine-tunes `encoder` (modified in place) under a new linear head on labelled uint8 images [N, H, W, C].
 
   `options` (config.finetune): `last_layers` (0: all), `head_init` ("probe": the linear probe of the frozen
-  encoder on the training part; "random"), `steps`, `batch_size`, `learning_rate` (Adam), `holdout_fraction`
-  and `eval_every` / `patience` for early stopping on held-out labelled images (step 0 included). Training
-  batches get `view_config`'s augmentation if given. Returns {"accuracy": test accuracy of the best
-  held-out checkpoint, "best_step", "steps", "holdout_accuracy"} and the fine-tuned `Classifier` as "model".
+  encoder on the images it trains on; "random"), `steps`, `batch_size`, `learning_rate` (Adam),
+  `holdout_fraction` and `eval_every` / `patience` for early stopping on held-out labelled images (step 0
+  included), and `refit`: train again from the start on all labelled images for the number of steps early
+  stopping chose, so that the held-out images are not lost to the final model (step 0 chosen: the probe of all
+  of them). Training batches get `view_config`'s augmentation if given. Returns {"accuracy": test accuracy of
+  the final model, "best_step": the steps early stopping chose, "steps": the steps it took to choose them,
+  "holdout_accuracy", "refit": whether the final model was trained on all labelled images} and the fine-tuned
+  `Classifier` as "model".
   """
   if options.head_init not in ("probe", "random"):
     raise ValueError(f"config.finetune.head_init must be 'probe' or 'random', got {options.head_init!r}.")
   split = holdout_split(labels, num_classes, options.holdout_fraction, seed)
-  train_idx, held_idx = split or (np.arange(len(labels)), np.zeros(0, np.int64))
   if split is None:
     logging.warning("fine-tuning: a class has one labelled image, so nothing is held out; training all %d "
                     "steps without early stopping.", options.steps)
   model = Classifier(encoder, num_classes, nnx.Rngs(seed))
-  if options.head_init == "probe":
-    kernel, bias = evaluate.fit_linear_probe(_features(encoder, images[train_idx]), labels[train_idx], num_classes)
-    model.head.kernel[...], model.head.bias[...] = kernel, bias
   is_trainable = trainable_filter(encoder, options.last_layers, images.shape[1:])
-  graphdef, trainable, frozen = nnx.split(model, is_trainable, ...)
+  graphdef = nnx.split(model, is_trainable, ...)[0]
   tx = optax.adam(options.learning_rate)
   train_step = make_train_step(graphdef, tx, view_config)
 
@@ -176,28 +176,45 @@ def finetune(encoder: models.Encoder, images: np.ndarray, labels: np.ndarray, te
   def predict(trainable, frozen, x):
     return jnp.argmax(nnx.merge(graphdef, trainable, frozen)(augment.to_float(x)), -1)
 
-  def accuracy(trainable, x, y, batch=512):
-    return float(np.mean(np.concatenate([predict(trainable, frozen, x[i:i + batch])
-                                         for i in range(0, len(x), batch)]) == y))
+  def accuracy(params, x, y, batch=512):
+    return float(np.mean(np.concatenate([predict(*params, x[i:i + batch]) for i in range(0, len(x), batch)]) == y))
 
-  opt_state = tx.init(trainable)
-  rng = np.random.default_rng(seed)
-  best = (accuracy(trainable, images[held_idx], labels[held_idx]) if len(held_idx) else -1.0, 0, trainable)
-  waited = step = 0  # best: (held-out accuracy, step, parameters).
-  for step in range(1, options.steps + 1):
-    idx = rng.choice(train_idx, min(options.batch_size, len(train_idx)), replace=False)
-    trainable, opt_state, _ = train_step(trainable, frozen, opt_state, images[idx], labels[idx],
-                                         jax.random.fold_in(jax.random.key(seed), step))
-    if len(held_idx) and (step % options.eval_every == 0 or step == options.steps):
-      held = accuracy(trainable, images[held_idx], labels[held_idx])
-      if held > best[0]:
-        best, waited = (held, step, trainable), 0
-      else:
-        waited += 1
-        if waited >= options.patience:
-          break
-  if not len(held_idx):
-    best = (float("nan"), step, trainable)
-  nnx.update(model, best[2])
-  return {"accuracy": accuracy(best[2], test_images, test_labels), "best_step": best[1], "steps": step,
-          "holdout_accuracy": best[0], "model": model}
+  def train(train_idx, held_idx, steps):
+    """(held-out accuracy, step, (trainable, frozen)) of the best held-out evaluation (of the last step when
+    nothing is held out), and the steps taken."""
+    if options.head_init == "probe":  # The encoder is untouched until the end, so every call starts the same.
+      kernel, bias = evaluate.fit_linear_probe(_features(encoder, images[train_idx]), labels[train_idx],
+                                               num_classes)
+      model.head.kernel[...], model.head.bias[...] = kernel, bias
+    _, trainable, frozen = nnx.split(model, is_trainable, ...)
+    opt_state, rng = tx.init(trainable), np.random.default_rng(seed)
+    best = (accuracy((trainable, frozen), images[held_idx], labels[held_idx]) if len(held_idx) else float("nan"),
+            0, (trainable, frozen))
+    waited = step = 0
+    for step in range(1, steps + 1):
+      idx = rng.choice(train_idx, min(options.batch_size, len(train_idx)), replace=False)
+      trainable, opt_state, _ = train_step(trainable, frozen, opt_state, images[idx], labels[idx],
+                                           jax.random.fold_in(jax.random.key(seed), step))
+      if not len(held_idx):
+        best = (float("nan"), step, (trainable, frozen))
+      elif step % options.eval_every == 0 or step == steps:
+        held = accuracy((trainable, frozen), images[held_idx], labels[held_idx])
+        logging.info("fine-tuning step %d: held-out accuracy %.4f (best %.4f at step %d)", step, held, *best[:2])
+        if held > best[0]:
+          best, waited = (held, step, (trainable, frozen)), 0
+        else:
+          waited += 1
+          if waited >= options.patience:
+            break
+    return best, step
+
+  everything = np.arange(len(labels))
+  if split is None:
+    best, steps = train(everything, np.zeros(0, np.int64), options.steps)
+  else:
+    best, steps = train(*split, options.steps)
+  refit = split is not None and options.refit
+  final = train(everything, np.zeros(0, np.int64), best[1])[0][2] if refit else best[2]
+  nnx.update(model, final[0])
+  return {"accuracy": accuracy(final, test_images, test_labels), "best_step": best[1], "steps": steps,
+          "holdout_accuracy": best[0], "refit": refit, "model": model}

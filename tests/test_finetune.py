@@ -118,3 +118,44 @@ def test_the_probe_initialised_head_starts_at_the_linear_probes_accuracy():
   with pytest.raises(ValueError, match="head_init must be 'probe' or 'random'"):
     finetune.finetune(encoder, dataset.labelled_images, dataset.labelled_labels, dataset.test_images,
                       dataset.test_labels, 10, options)
+
+
+def test_refit_trains_the_final_model_on_every_labelled_image_for_the_chosen_steps():
+  config = config_lib.base_config("supervised")
+  config.data.labels_per_class = 10
+  dataset = data.load(config.data)
+  options = config.finetune
+  options.steps, options.refit = 0, True  # Early stopping can only choose step 0: the refit is the probe of all.
+  encoder = small_encoder()
+  result = finetune.finetune(encoder, dataset.labelled_images, dataset.labelled_labels, dataset.test_images,
+                             dataset.test_labels, 10, options)
+  features, test = (finetune._features(encoder, x) for x in (dataset.labelled_images, dataset.test_images))
+  probe_of_all = evaluate.linear_probe(features, dataset.labelled_labels, test, dataset.test_labels, 10)
+  train_idx, _ = data.split.holdout_split(dataset.labelled_labels, 10, 0.2, 0)
+  probe_of_part = evaluate.linear_probe(features[train_idx], dataset.labelled_labels[train_idx], test,
+                                        dataset.test_labels, 10)
+  assert result["refit"] and result["best_step"] == 0
+  assert abs(result["accuracy"] - probe_of_all) < 0.005 and abs(probe_of_all - probe_of_part) > 0.01
+
+  options.steps, options.learning_rate, options.eval_every, options.last_layers = 100, 3e-3, 25, 1
+  runs = {}
+  for refit in (False, True):  # The same early stopping; the refit then trains on the held-out images too.
+    options.refit = refit
+    encoder = small_encoder()
+    runs[refit] = finetune.finetune(encoder, dataset.labelled_images, dataset.labelled_labels, dataset.test_images,
+                                    dataset.test_labels, 10, options)
+    runs[refit]["kernel"] = np.asarray(encoder.dense.kernel[...])
+  assert runs[True]["best_step"] == runs[False]["best_step"] > 0 and runs[True]["refit"]
+  assert np.abs(runs[True]["kernel"] - runs[False]["kernel"]).max() > 1e-4
+  assert runs[True]["accuracy"] > 0.6
+
+
+def test_refit_is_skipped_when_nothing_could_be_held_out():
+  config = config_lib.base_config("supervised")
+  config.data.labels_per_class = 1
+  dataset = data.load(config.data)
+  options = config.finetune
+  options.steps, options.refit = 5, True
+  result = finetune.finetune(small_encoder(), dataset.labelled_images, dataset.labelled_labels, dataset.test_images,
+                             dataset.test_labels, 10, options)
+  assert not result["refit"] and result["best_step"] == result["steps"] == 5 and np.isnan(result["holdout_accuracy"])
