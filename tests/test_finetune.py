@@ -104,7 +104,7 @@ def test_the_probe_initialised_head_starts_at_the_linear_probes_accuracy():
   config.data.labels_per_class = 10
   dataset = data.load(config.data)
   options = config.finetune
-  options.steps, options.holdout_fraction = 0, 0.2
+  options.steps, options.holdout_fraction, options.refit = 0, 0.2, False  # The refit's probe: the next test.
   encoder = small_encoder()
   result = finetune.finetune(encoder, dataset.labelled_images, dataset.labelled_labels, dataset.test_images,
                              dataset.test_labels, 10, options)
