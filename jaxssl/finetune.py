@@ -208,13 +208,10 @@ def finetune(encoder: models.Encoder, images: np.ndarray, labels: np.ndarray, te
             break
     return best, step
 
-  everything = np.arange(len(labels))
-  if split is None:
-    best, steps = train(everything, np.zeros(0, np.int64), options.steps)
-  else:
-    best, steps = train(*split, options.steps)
+  everything, nothing = np.arange(len(labels)), np.zeros(0, np.int64)
+  best, steps = train(*(split or (everything, nothing)), options.steps)
   refit = split is not None and options.refit
-  final = train(everything, np.zeros(0, np.int64), best[1])[0][2] if refit else best[2]
+  final = train(everything, nothing, best[1])[0][2] if refit else best[2]
   nnx.update(model, final[0])
   return {"accuracy": accuracy(final, test_images, test_labels), "best_step": best[1], "steps": steps,
           "holdout_accuracy": best[0], "refit": refit, "model": model}
