@@ -1,6 +1,11 @@
 """A markdown table of a label sweep: method × labels per class, mean ± std over seeds, for each metric.
 
   python experiments/report.py experiments/results/sweep/results.csv [--metrics=knn_k20,probe]
+      [--baseline=supervised]
+
+With `--baseline`, first a table per labels-per-class count of the first metric, seed by seed: each method's
+value on every seed, its mean, and its difference to the baseline method on the same seed (the same labelled
+draw), since the draw moves every method together.
 
 Prints the table and writes it to `report.md` beside the CSV, next to the plots of experiments/plot.py. If a
 hand-written `notes.md` is beside the CSV (the budget, the machine, the command, what the table shows), it
@@ -33,13 +38,49 @@ def markdown_table(rows: list[dict], metrics: list[str]) -> str:
   return "\n\n".join(parts) + "\n"
 
 
+def paired_table(rows: list[dict], metric: str, baseline: str) -> str:
+  """Per labels-per-class count: a row per method (best mean first, `baseline` last) with `metric` on each
+  seed, the mean and, on the seeds both ran, the method's value minus `baseline`'s."""
+  values = {(r["method"], int(r["labels_per_class"]), int(r["seed"])): float(r[metric])
+            for r in rows if r[metric] != ""}
+  protocol = {r["method"]: r.get("headline_protocol", "") for r in rows if r[metric] != "" and metric == "headline"}
+  parts = []
+  for n in sorted({labels for _, labels, _ in values}):
+    by_method = {}
+    for (method, labels, seed), value in values.items():
+      if labels == n:
+        by_method.setdefault(method, {})[seed] = value
+    if baseline not in by_method:
+      raise ValueError(f"--baseline={baseline!r} has no {metric} at {n} labels per class; methods there: "
+                       f"{sorted(by_method)}.")
+    seeds = sorted({s for by_seed in by_method.values() for s in by_seed})
+    lines = [f"**{metric}, {n} labels/class** (test accuracy by seed; − {baseline}: on the same seed)", "",
+             f"| method | seeds {', '.join(map(str, seeds))} | mean | − {baseline}, per seed |", "|---|---|---|---|"]
+    order = sorted(by_method, key=lambda m: (m == baseline, -np.mean(list(by_method[m].values()))))
+    for method in order:
+      by_seed = by_method[method]
+      name = f"{method} ({protocol[method]})" if protocol.get(method) else method
+      own = ", ".join(f"{by_seed[s]:.3f}" if s in by_seed else "–" for s in seeds)
+      diff = "" if method == baseline else ", ".join(
+          f"{by_seed[s] - by_method[baseline][s]:+.3f}" if s in by_seed and s in by_method[baseline] else "–"
+          for s in seeds)
+      lines.append(f"| {name} | {own} | {np.mean(list(by_seed.values())):.3f} | {diff} |")
+    parts.append("\n".join(lines))
+  return "\n\n".join(parts) + "\n"
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("csv")
   parser.add_argument("--metrics", default="knn_k20,probe")
+  parser.add_argument("--baseline", default="", help="a method: first, the first metric seed by seed against it")
   args = parser.parse_args()
   with open(args.csv) as f:
-    text = markdown_table(list(csv.DictReader(f)), args.metrics.split(","))
+    rows = list(csv.DictReader(f))
+  metrics = args.metrics.split(",")
+  text = markdown_table(rows, metrics)
+  if args.baseline:
+    text = paired_table(rows, metrics[0], args.baseline) + "\n" + text
   folder = os.path.dirname(os.path.abspath(args.csv))
   notes = os.path.join(folder, "notes.md")
   with open(os.path.join(folder, "report.md"), "w") as f:

@@ -114,3 +114,17 @@ def test_a_preempted_cell_stops_the_sweep_without_a_row(tmp_path, monkeypatch):
   rows = label_sweep.run_sweep(ROOT, out=out, **SWEEP)
   assert rows == [] and calls == ["supervised_l2_s0"]
   assert not os.path.exists(os.path.join(out, "results.csv"))
+
+
+def test_the_paired_table_compares_each_method_with_the_baseline_on_the_same_seed():
+  row = lambda method, seed, value, protocol="finetune": {"method": method, "labels_per_class": "2", "seed": str(seed),
+                                                         "headline": value, "headline_protocol": protocol}
+  rows = [row("supervised", 0, "0.5", "head"), row("supervised", 1, "0.6", "head"), row("simclr", 0, "0.55"),
+          row("simclr", 1, "0.58"), row("paws", 0, "0.7", "snn"), row("paws", 1, "")]  # PAWS: seed 1 missing.
+  lines = report.paired_table(rows, "headline", "supervised").splitlines()
+  assert lines[0] == "**headline, 2 labels/class** (test accuracy by seed; − supervised: on the same seed)"
+  assert lines[4:] == ["| paws (snn) | 0.700, – | 0.700 | +0.200, – |",  # Best mean first, the baseline last.
+                       "| simclr (finetune) | 0.550, 0.580 | 0.565 | +0.050, -0.020 |",
+                       "| supervised (head) | 0.500, 0.600 | 0.550 |  |"]
+  with pytest.raises(ValueError, match="--baseline='fixmatch' has no headline at 2 labels per class"):
+    report.paired_table(rows, "headline", "fixmatch")
