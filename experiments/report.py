@@ -41,15 +41,14 @@ def markdown_table(rows: list[dict], metrics: list[str]) -> str:
 def paired_table(rows: list[dict], metric: str, baseline: str) -> str:
   """Per labels-per-class count: a row per method (best mean first, `baseline` last) with `metric` on each
   seed, the mean and, on the seeds both ran, the method's value minus `baseline`'s."""
-  values = {(r["method"], int(r["labels_per_class"]), int(r["seed"])): float(r[metric])
-            for r in rows if r[metric] != ""}
-  protocol = {r["method"]: r.get("headline_protocol", "") for r in rows if r[metric] != "" and metric == "headline"}
+  table = {}  # {labels per class: {method: {seed: value}}}
+  for r in rows:
+    if r[metric] != "":
+      table.setdefault(int(r["labels_per_class"]), {}).setdefault(r["method"], {})[int(r["seed"])] = float(r[metric])
+  protocol = ({r["method"]: r.get("headline_protocol", "") for r in rows if r[metric] != ""}
+              if metric == "headline" else {})
   parts = []
-  for n in sorted({labels for _, labels, _ in values}):
-    by_method = {}
-    for (method, labels, seed), value in values.items():
-      if labels == n:
-        by_method.setdefault(method, {})[seed] = value
+  for n, by_method in sorted(table.items()):
     if baseline not in by_method:
       raise ValueError(f"--baseline={baseline!r} has no {metric} at {n} labels per class; methods there: "
                        f"{sorted(by_method)}.")
