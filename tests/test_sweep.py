@@ -17,7 +17,8 @@ import plot  # noqa: E402
 import report  # noqa: E402
 
 SWEEP = dict(dataset="digits", methods=["supervised", "simclr"], labels_per_class=[2, 5], seeds=[0], steps=3,
-             overrides={"batch_size": 32, "eval.probe_steps": 20, "finetune.steps": 10, "finetune.eval_every": 5,
+             overrides={"batch_size": 32, "eval.probe_steps": 20, "finetune.steps": 4, "finetune.eval_every": 2,
+                        "finetune.refit": False,
                         "eval.headline": "knn_k20"})
 
 

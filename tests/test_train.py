@@ -60,9 +60,10 @@ NARROW = 32
 # Steps each method trains. Measured at these budgets, 4 devices, seeds 0 / 1 / 2 (untrained: 0.769 / 0.767 /
 # 0.725), the best kNN at the last step: Barlow Twins (30 steps) 0.858 / 0.867 / 0.839; PAWS 0.847 / 0.856 /
 # 0.875; SuNCEt 0.881 / 0.867 / 0.869; SESEMI 0.900 / 0.900 / 0.864; VICReg 0.881 / 0.881 / 0.875; FixMatch (its
-# student) 0.861 / 0.864 / 0.850; MoCo v3 0.889 / 0.856 / 0.858. The smallest gain, +0.078 (PAWS, seed 0), is
-# twice the margin.
-LEARNS_IN = {"suncet": 60, "paws": 60, "sesemi": 60, "vicreg": 60, "barlow_twins": 30, "moco_v3": 90, "fixmatch": 60}
+# student) 0.861 / 0.864 / 0.850; MoCo v3 0.894 / 0.853 / 0.853 (at 90 steps 0.889 / 0.856 / 0.858). The
+# smallest gain, +0.078 (PAWS, seed 0), is twice the margin. (At 60 steps BYOL gained +0.039 on seed 1 and DINO's
+# loss had not yet left the collapse check's range, so test_teacher_methods keeps their 120 and 90.)
+LEARNS_IN = {"suncet": 60, "paws": 60, "sesemi": 60, "vicreg": 60, "barlow_twins": 30, "moco_v3": 60, "fixmatch": 60}
 
 
 @pytest.mark.parametrize("method", sorted(LEARNS_IN))
@@ -98,9 +99,9 @@ def test_rotnet_on_digits_learns_to_tell_the_rotations(tmp_path):
   helpers.check_results(results, config, data.load(config.data))
 
 
-# The loss's first step, and the mean of its last 5 after 30 steps. Measured, seeds 0 / 1 / 2: the VAE 711 ->
-# 570 / 563 / 566 (ratio 0.80 / 0.79 / 0.80); the Siamese VAE (ELBO + 5 x triplet) 712 -> 592 / 587 / 594
-# (0.83 / 0.83 / 0.83).
+# The loss's first step, and the mean of its last 5 after 30 steps of 64 images (the configs' 128 took twice
+# the time for the same ratios: 0.80 / 0.83 on seed 0). Measured, seeds 0 / 1 / 2: the VAE 711 -> ratio
+# 0.804 / 0.796 / 0.800; the Siamese VAE (ELBO + 5 x triplet) 712 -> 0.841 / 0.834 / 0.844.
 LOSS_RATIO_BELOW = {"vae": 0.85, "siamese_vae": 0.87}
 
 
@@ -108,6 +109,7 @@ LOSS_RATIO_BELOW = {"vae": 0.85, "siamese_vae": 0.87}
 def test_vaes_on_digits_improve_their_loss(method, devices):
   from test_models import run_steps
   config = load_config(f"{method}_digits")
+  config.batch_size = 64
   losses, _, _ = run_steps(config, devices, steps=30)
   assert np.isfinite(losses).all()
   assert np.mean(losses[-5:]) < LOSS_RATIO_BELOW[method] * losses[0], losses
