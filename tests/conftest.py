@@ -42,10 +42,11 @@ SLOW_TESTS = (
     "test_sweep_resumes_after_an_interruption_and_plots")
 
 
-# The longest tests (30-50 s each on a 2-core CI machine, under `-n 2`), started first: at the end of the
-# collection order one of them kept a worker busy while the other had nothing left to run.
+# The longest tests (30-50 s each on a 2-core CI machine, under `-n 2`), started first, so that none of them
+# is what one worker still runs at the end while the other has nothing left.
 LONGEST_FIRST = ("test_two_process_job_stops_together_on_one_sigterm_and_resumes",
-                 "test_flagship_paws_stl10_command_runs_as_written", "test_sweep_resumes_after_an_interruption_and_plots",
+                 "test_flagship_paws_stl10_command_runs_as_written",
+                 "test_sweep_resumes_after_an_interruption_and_plots",
                  "test_two_processes_match_one_process_with_four_devices",
                  "test_batch_norm_uses_the_global_batch_on_4_devices")
 

@@ -247,7 +247,7 @@ def run_steps(config, devices, steps=2):
 
 def test_batch_norm_uses_the_global_batch_on_4_devices(devices, monkeypatch):
   """Per-device statistics would differ between 1 and 4 devices (and shard_map would refuse to return
-  them as replicated state); averaged over `data`, they do not. With XLA's convolution (25 -> 20 s alone):
+  them as replicated state); averaged over `data`, they do not. With XLA's convolution (25 -> 21 s alone):
   the CPU one is checked under shard_map in test_conv, and trains ResNet-18 on 4 devices in test_configs."""
   monkeypatch.setattr(cpu_tricks, "ENABLED", False)
   config = few_steps_config("simclr", "resnet18", 16)
@@ -311,9 +311,9 @@ def test_bottleneck_blocks_train():
 # Each BatchNorm encoder takes real train steps under two methods: ResNet-18 under SimCLR (the BatchNorm test
 # above) and VICReg, WRN-28-2 under SimCLR (here) and SESEMI, AlexNet under PAWS (here) and RotNet (the second
 # ones are test_configs' real runs: vicreg_cifar10, sesemi_svhn, rotnet_stl10); the ViT trains under DINO
-# there (dino_cifar10_vit_tiny), the ConvNet under every method. ResNet-50 is the same ResNet class with Bottleneck blocks: its layout is the
-# parameter-count test, its blocks train in the 4-block test below (compiling all of ResNet-50's train step
-# would cost CI 35 s).
+# there (dino_cifar10_vit_tiny), the ConvNet under every method. ResNet-50 is the same ResNet class with
+# Bottleneck blocks: its layout is the parameter-count test, its blocks train in the 4-block test below
+# (compiling all of ResNet-50's train step would cost CI 35 s).
 @pytest.mark.parametrize("method, name, size", [("simclr", "wrn28_2", 16), ("paws", "alexnet", 64)])
 def test_each_encoder_trains_a_step(devices, method, name, size):
   losses, before, after = run_steps(few_steps_config(method, name, size), devices, steps=2)
