@@ -30,7 +30,7 @@ SLOW_TESTS = (
     "test_vaes_on_digits_improve_their_loss", "test_rotnet_on_digits_learns_to_tell_the_rotations",
     "test_nan_loss_stops_without_checkpointing_the_bad_state",
     "test_command_line_runs_and_prints_accuracies", "test_train_step_same_on_1_and_4_devices",
-    "test_batch_norm_uses_the_global_batch_on_4_devices", "test_each_encoder_trains_a_step",
+    "test_batch_norm_uses_the_global_batch_on_4_devices",
     "test_a_built_model_runs_in_train_mode_outside_the_train_step", "test_eval_mode_uses_running_averages",
     "test_batch_statistics_are_checkpointed", "test_bfloat16_forward_matches_float32",
     "test_kernel_gradient_under_shard_map_matches_xla_conv", "test_bfloat16_compute_keeps_float32_kernel_gradients",
@@ -42,8 +42,12 @@ SLOW_TESTS = (
     "test_sweep_resumes_after_an_interruption_and_plots")
 
 
-# The longest tests (30-50 s each on a 2-core CI machine, under `-n 2`), started first, so that none of them
-# is what one worker still runs at the end while the other has nothing left.
+# Scheduling under `-n 2` (setup.cfg: `--dist loadgroup`, which hands a worker a few tests at a time, so none is
+# left idle while the other still has a queue: under xdist's default `load` one worker sat idle for the last
+# 89 s of a 679 s run). The longest tests (30-50 s each on a 2-core CI machine) start first, so that none of
+# them runs alone at the end. The learns tests, whose many steps run on every core, run one after another on
+# one worker (their group), beside the other's tests, which mostly compile on one core: two of them at once
+# took as long as one after the other (41 s) and 23% more CPU time.
 LONGEST_FIRST = ("test_two_process_job_stops_together_on_one_sigterm_and_resumes",
                  "test_flagship_paws_stl10_command_runs_as_written",
                  "test_sweep_resumes_after_an_interruption_and_plots",
@@ -51,10 +55,18 @@ LONGEST_FIRST = ("test_two_process_job_stops_together_on_one_sigterm_and_resumes
                  "test_batch_norm_uses_the_global_batch_on_4_devices")
 
 
+LEARNS = ("test_simclr_on_digits_beats_the_untrained_encoder", "test_supervised_on_digits_learns",
+          "test_each_method_on_digits_beats_the_untrained_encoder", "test_rotnet_on_digits_learns_to_tell_the_rotations",
+          "test_vaes_on_digits_improve_their_loss", "test_dino_and_byol_on_digits_beat_the_untrained_encoder")
+
+
+@pytest.hookimpl(tryfirst=True)  # Before xdist reads the groups.
 def pytest_collection_modifyitems(items):
   for item in items:
     if item.path.name in SLOW_FILES or item.originalname.startswith(SLOW_TESTS):
       item.add_marker(pytest.mark.slow)
+    if item.originalname.startswith(LEARNS):
+      item.add_marker(pytest.mark.xdist_group("learns"))
   items.sort(key=lambda item: item.originalname not in LONGEST_FIRST)  # Stable: the rest keep their order.
 
 
