@@ -6,7 +6,36 @@ import math
 import jax
 import numpy as np
 
-from jaxssl import data, evaluate, methods, parallel, train
+from jaxssl import config as config_lib, data, evaluate, methods, parallel, train
+
+
+def small_heads(config):
+  """Heads of a few dozen units for the later methods (their defaults are thousands wide), so that CPU tests
+  run in seconds; other methods' configs are left as they are."""
+  if config.method not in ("byol", "moco_v3", "dino", "vicreg", "barlow_twins"):
+    return config
+  section = config[config.method]
+  for key, dims in (("projector_dims", (64, 32)), ("predictor_dims", (64, 32)), ("hidden_dims", (64,))):
+    if key in section:
+      section[key] = dims if config.method not in ("vicreg", "barlow_twins") else (64, 64, 64)
+  if config.method == "dino":
+    section.bottleneck, section.num_prototypes = 32, 64
+  return config
+
+
+def layout_config(method):
+  """The config of the tests that train a few steps on several device or process layouts (test_parallel,
+  test_multiprocess) and of the EMA test: shared, so that each method's train step compiles once for all of
+  them (the session's compilation cache, conftest.py). SGD with momentum: its update is linear in the
+  gradient, so a gradient summed instead of averaged over devices moves the parameters 4× as far (Adam's
+  update would hide it: it is invariant to the gradient's scale)."""
+  config = small_heads(config_lib.base_config(method))
+  config.data.labels_per_class = 8
+  config.batch_size, config.labelled_batch_size = 16, 20  # 20: two of each class for stratified batches.
+  config.model.width = 16
+  # The VAEs' pixel-summed ELBO has gradients ~100× larger: a smaller step keeps them finite.
+  config.optimizer.name, config.optimizer.learning_rate = "sgd", 1e-4 if "vae" in method else 0.1
+  return config
 
 
 def abstract_state(method, dataset, config):

@@ -12,13 +12,12 @@ from flax import nnx
 
 import helpers
 from jaxssl import augment, config as config_lib, cpu_tricks, data, finetune, methods, parallel, train
-from test_teacher_methods import small_heads
 
 PLATFORMS = ("cuda", "tpu")
 
 
 def tiny(method):
-  config = small_heads(config_lib.base_config(method))
+  config = helpers.small_heads(config_lib.base_config(method))
   config.data.labels_per_class = 5
   config.batch_size, config.model.width, config.model.features = 16, 8, 16
   config.labelled_batch_size = 0 if "labelled" not in methods.create(config).streams else (

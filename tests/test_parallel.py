@@ -5,20 +5,11 @@ import pytest
 
 import helpers
 from jaxssl import config as config_lib, methods, parallel
-from test_teacher_methods import small_heads
 
 
 @pytest.mark.parametrize("method", sorted(methods.METHODS))
 def test_train_step_same_on_1_and_4_devices(devices, method):
-  # SGD with momentum: the update is linear in the gradient, so a gradient summed instead of averaged over
-  # the 4 devices (the shard_map trap) would move the parameters 4x as far and fail the comparison.
-  # (Adam would hide it: its update is invariant to the gradient's scale.)
-  config = small_heads(config_lib.base_config(method))
-  config.data.labels_per_class = 8
-  config.batch_size, config.labelled_batch_size = 16, 20  # 20: two of each class for stratified batches.
-  config.model.width = 16
-  # The VAEs' pixel-summed ELBO has gradients ~100× larger: a smaller step keeps them finite.
-  config.optimizer.name, config.optimizer.learning_rate = "sgd", 1e-4 if "vae" in method else 0.1
+  config = helpers.layout_config(method)  # SGD: a gradient summed instead of averaged would move 4× as far.
   results = []
   for mesh_devices in (devices[:1], devices):
     losses, before, after = helpers.train_steps(config, parallel.make_mesh(mesh_devices), steps=3)

@@ -1,6 +1,6 @@
-"""The methods that carry state beside the model (BYOL, MoCo v3, DINO: an EMA teacher; DINO: a center) and
-the redundancy-reduction methods: the EMA is what the docstring says, the state resumes bitwise and
-evaluation reads the network each paper evaluates."""
+"""The methods that carry state beside the model (BYOL, MoCo v3, DINO: an EMA teacher; DINO: a center;
+FixMatch: the EMA model it evaluates) and the redundancy-reduction methods: the EMA is what the docstring
+says, the state resumes bitwise and evaluation reads the network each paper evaluates."""
 import os
 
 import jax
@@ -18,22 +18,8 @@ from test_train import NARROW, load_config
 TEACHER_METHODS = ("byol", "moco_v3", "dino", "fixmatch")  # FixMatch: the EMA model it evaluates.
 
 
-def small_heads(config):
-  """Heads of a few dozen units for the later methods (their defaults are thousands wide), so that CPU tests
-  run in seconds; other methods' configs are left as they are."""
-  if config.method not in ("byol", "moco_v3", "dino", "vicreg", "barlow_twins"):
-    return config
-  section = config[config.method]
-  for key, dims in (("projector_dims", (64, 32)), ("predictor_dims", (64, 32)), ("hidden_dims", (64,))):
-    if key in section:
-      section[key] = dims if config.method not in ("vicreg", "barlow_twins") else (64, 64, 64)
-  if config.method == "dino":
-    section.bottleneck, section.num_prototypes = 32, 64
-  return config
-
-
 def tiny(method, steps=4):
-  config = small_heads(config_lib.base_config(method))
+  config = helpers.small_heads(config_lib.base_config(method))
   config.data.labels_per_class = 5
   config.batch_size, config.model.width, config.model.features = 16, 8, 16
   config.labelled_batch_size = 16 if config.method == "fixmatch" else 0
@@ -64,9 +50,9 @@ def test_cosine_momentum_and_ema():
 
 @pytest.mark.parametrize("method", TEACHER_METHODS)
 def test_the_teacher_is_the_moving_average_of_the_student(method, devices):
-  """After one step from a teacher equal to the student: teacher = m(1)·θ0 + (1 − m(1))·θ1 for every variable."""
-  config = tiny(method)
-  config.optimizer.name, config.optimizer.learning_rate = "sgd", 0.1
+  """After one step from a teacher equal to the student: teacher = m(1)·θ0 + (1 − m(1))·θ1 for every variable.
+  test_parallel's config: its 1-device train step, compiled there, is what this test runs."""
+  config = helpers.layout_config(method)
   _, before, after = helpers.train_steps(config, parallel.make_mesh(devices[:1]), steps=1)
   m = float(methods.create(config).momentum(jnp.asarray(1)))
   assert 0.99 <= m < 1.0
@@ -103,7 +89,7 @@ def test_resume_is_bitwise_with_the_method_state(method, tmp_path, monkeypatch):
 def test_evaluation_and_load_encoder_read_what_the_method_evaluates(method, reads, tmp_path):
   """DINO evaluates its teacher, BYOL its online network, FixMatch its EMA model (config.<method>.evaluate);
   FixMatch's `head` accuracy and `load_encoder(...).classify` read that model's classifier too."""
-  config = tiny(method, steps=2)
+  config = tiny(method)  # The resume test's config: its programs are compiled there.
   results = train.train_and_evaluate(config, str(tmp_path))
   state = final_state(str(tmp_path), config)
   graphdef = nnx.graphdef(methods.create(config).build((32, 32, 1), 10, nnx.Rngs(0)))
