@@ -6,6 +6,8 @@ import numpy as np
 from jaxssl import augment
 
 STRONG = augment.ViewConfig(blur_prob=0.5)
+# Compiled as in a train step: eagerly, each of its operations compiles on its own (246 programs, 10 s in one test).
+views = jax.jit(augment.views, static_argnames=("cfg", "size", "axis_name"))
 
 
 def _images(n=6, size=16, channels=3, seed=0):
@@ -14,21 +16,21 @@ def _images(n=6, size=16, channels=3, seed=0):
 
 def test_views_deterministic_and_per_example():
   images = _images()
-  a = augment.views(jax.random.key(0), images, STRONG)
-  b = augment.views(jax.random.key(0), images, STRONG)
-  c = augment.views(jax.random.key(1), images, STRONG)
+  a = views(jax.random.key(0), images, STRONG)
+  b = views(jax.random.key(0), images, STRONG)
+  c = views(jax.random.key(1), images, STRONG)
   np.testing.assert_array_equal(a, b)
   assert not np.allclose(a, c)
   assert a.shape == (6, 16, 16, 3) and a.dtype == jnp.float32
   assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
   # The same image at two positions of the batch gets two different views.
   same = np.repeat(images[:1], 2, axis=0)
-  v = augment.views(jax.random.key(0), same, STRONG)
+  v = views(jax.random.key(0), same, STRONG)
   assert not np.allclose(v[0], v[1])
 
 
 def test_views_resize_and_grayscale_input():
-  v = augment.views(jax.random.key(0), _images(channels=1), augment.ViewConfig(), size=8)
+  v = views(jax.random.key(0), _images(channels=1), augment.ViewConfig(), size=8)
   assert v.shape == (6, 8, 8, 1)
 
 
@@ -36,7 +38,7 @@ def test_full_crop_without_jitter_is_identity():
   cfg = augment.ViewConfig(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip=False, jitter_prob=0.0,
                            grayscale_prob=0.0)
   images = _images()
-  np.testing.assert_allclose(augment.views(jax.random.key(3), images, cfg), images / 255.0, atol=1e-5)
+  np.testing.assert_allclose(views(jax.random.key(3), images, cfg), images / 255.0, atol=1e-5)
 
 
 def test_crop_zooms_into_the_image():
@@ -45,10 +47,10 @@ def test_crop_zooms_into_the_image():
   cfg = augment.ViewConfig(crop_scale=(0.25, 0.25), crop_ratio=(1.0, 1.0), flip=False, jitter_prob=0.0,
                            grayscale_prob=0.0)
   uniform = np.full((4, 16, 16, 1), 100, np.uint8)
-  np.testing.assert_allclose(augment.views(jax.random.key(0), uniform, cfg), 100 / 255, atol=1e-5)
+  np.testing.assert_allclose(views(jax.random.key(0), uniform, cfg), 100 / 255, atol=1e-5)
   half = np.zeros((64, 16, 16, 1), np.uint8)
   half[:, :, 8:] = 255
-  v = np.asarray(augment.views(jax.random.key(0), half, cfg))[..., 0]  # [64, 16, 16]
+  v = np.asarray(views(jax.random.key(0), half, cfg))[..., 0]  # [64, 16, 16]
   # An axis-aligned crop, resized: every view stays constant down each column and dark-to-bright left to
   # right (a flipped, transposed or sheared crop would break one of these).
   np.testing.assert_allclose(v, np.broadcast_to(v[:, :1], v.shape), atol=1e-5)
@@ -67,7 +69,7 @@ def test_example_keys_independent_of_device_split(devices):
   sharded = jax.jit(jax.shard_map(lambda x: augment.views(jax.random.key(5), x, STRONG, axis_name="data"),
                                   mesh=mesh, in_specs=P("data"), out_specs=P("data")))
   # Same randomness on 1 and 4 devices; only float rounding of two compiled programs differs (~1e-6).
-  np.testing.assert_allclose(sharded(images), augment.views(jax.random.key(5), images, STRONG), atol=1e-5)
+  np.testing.assert_allclose(sharded(images), views(jax.random.key(5), images, STRONG), atol=1e-5)
 
 
 def test_view_grid_shows_the_images_then_their_views():
