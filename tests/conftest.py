@@ -42,12 +42,8 @@ SLOW_TESTS = (
     "test_sweep_resumes_after_an_interruption_and_plots")
 
 
-# Scheduling under `-n 2` (setup.cfg: `--dist loadgroup`, which hands a worker a few tests at a time, so none is
-# left idle while the other still has a queue: under xdist's default `load` one worker sat idle for the last
-# 89 s of a 679 s run). The longest tests (30-50 s each on a 2-core CI machine) start first, so that none of
-# them runs alone at the end. The learns tests, whose many steps run on every core, run one after another on
-# one worker (their group), beside the other's tests, which mostly compile on one core: two of them at once
-# took as long as one after the other (41 s) and 23% more CPU time.
+# The longest tests (30-50 s each on a 2-core CI machine, under `-n 2`), started first, so that none of them
+# is what one worker still runs at the end while the other has nothing left.
 LONGEST_FIRST = ("test_two_process_job_stops_together_on_one_sigterm_and_resumes",
                  "test_flagship_paws_stl10_command_runs_as_written",
                  "test_sweep_resumes_after_an_interruption_and_plots",
@@ -55,19 +51,35 @@ LONGEST_FIRST = ("test_two_process_job_stops_together_on_one_sigterm_and_resumes
                  "test_batch_norm_uses_the_global_batch_on_4_devices")
 
 
+def pytest_collection_modifyitems(items):
+  for item in items:
+    if item.path.name in SLOW_FILES or item.originalname.startswith(SLOW_TESTS):
+      item.add_marker(pytest.mark.slow)
+  items.sort(key=lambda item: item.originalname not in LONGEST_FIRST)  # Stable: the rest keep their order.
+
+
+# The learns tests run their many steps on every core: two of them at once took as long as one after the
+# other (41 s) and 23% more CPU time. So they run one after another on one worker, beside the other worker's
+# tests, which mostly compile on one core.
 LEARNS = ("test_simclr_on_digits_beats_the_untrained_encoder", "test_supervised_on_digits_learns",
           "test_each_method_on_digits_beats_the_untrained_encoder", "test_rotnet_on_digits_learns_to_tell_the_rotations",
           "test_vaes_on_digits_improve_their_loss", "test_dino_and_byol_on_digits_beat_the_untrained_encoder")
 
 
-@pytest.hookimpl(tryfirst=True)  # Before xdist reads the groups.
-def pytest_collection_modifyitems(items):
-  for item in items:
-    if item.path.name in SLOW_FILES or item.originalname.startswith(SLOW_TESTS):
-      item.add_marker(pytest.mark.slow)
-    if item.originalname.startswith(LEARNS):
-      item.add_marker(pytest.mark.xdist_group("learns"))
-  items.sort(key=lambda item: item.originalname not in LONGEST_FIRST)  # Stable: the rest keep their order.
+def pytest_xdist_make_scheduler(config, log):
+  """Under `-n N`, xdist's "loadscope" scheduling with each test its own scope, except LEARNS: one scope. It
+  hands a worker a few tests at a time (xdist's default "load" queued 18 learns tests on one worker, and the
+  other sat idle for the last 89 s of a 679 s run). (Not `--dist loadgroup`: under pytest 9.2 it ignores
+  `xdist_group` marks, pytest-xdist#1386.)"""
+  if config.getvalue("dist") != "load":  # Another --dist asked for on the command line.
+    return None
+  from xdist.scheduler import LoadScopeScheduling  # pylint: disable=g-import-not-at-top
+
+  class LearnsTogether(LoadScopeScheduling):
+    def _split_scope(self, nodeid):
+      return "learns" if nodeid.rpartition("::")[2].startswith(LEARNS) else nodeid
+
+  return LearnsTogether(config, log)
 
 
 @pytest.fixture(autouse=True)
