@@ -139,9 +139,9 @@ def test_real_runs_cover_every_method_encoder_and_source():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", REAL_RUNS)
 def test_config_runs_two_steps_and_evaluates(name, tmp_path, monkeypatch):
+  """Also: the 2 steps moved the model's parameters and, where it has them, its BatchNorm statistics."""
   import tensorflow_datasets as tfds
 
-  """Also: the 2 steps moved the model's parameters and, where it has them, its BatchNorm statistics."""
   loaded, created, saved = [], [], []
   load, create_state, save = data.load, train.create_state, checkpoint.save
   monkeypatch.setattr(data, "load", lambda *args, **kwargs: loaded.append(load(*args, **kwargs)) or loaded[-1])
