@@ -1,13 +1,20 @@
-"""Test setup: 4 virtual CPU devices, so one process can compare 1-device and 4-device runs, and one
-compilation cache for the session: many tests (and the processes they start) compile the same programs,
-e.g. a run and its resumption. It starts empty each session, and cached programs compute bitwise the same."""
+"""Test setup: 4 virtual CPU devices, so one process can compare 1-device and 4-device runs; XLA:CPU's LLVM at
+-O1; and one compilation cache for the session: many tests (and the processes they start) compile the same
+programs, e.g. a run and its resumption. It starts empty each session, and cached programs compute bitwise the
+same."""
 import atexit
 import os
 import shutil
 import tempfile
 
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# LLVM -O1 instead of XLA's -O2, for the CPU programs of the tests and of the processes they start
+# (helpers.subprocess_env): most tests compile more than they run, and -O2's loop optimisations cost the most
+# in programs that draw random numbers (a [3, 3, 16, 32] jax.random.normal compiles in 0.32 s at -O2, 0.10 s
+# at -O1); the suite's time is in docs/performance.md. Tests only: a run of jaxssl keeps XLA's default.
+CPU_TEST_FLAGS = "--xla_backend_optimization_level=1" if os.environ["JAX_PLATFORMS"] == "cpu" else ""
+os.environ["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS", ""), CPU_TEST_FLAGS,
+                                                "--xla_force_host_platform_device_count=4"]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxssl-tests-xla-cache-")

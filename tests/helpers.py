@@ -2,11 +2,20 @@
 finished run's report must pass."""
 import dataclasses
 import math
+import os
+import re
 
 import jax
 import numpy as np
 
 from jaxssl import config as config_lib, data, evaluate, methods, parallel, train
+
+
+def subprocess_env(**overrides) -> dict[str, str]:
+  """The environment of a process a test starts that sets its own device count (jaxssl.main: 1 CPU device; a
+  2-process job: 2 each): this one's, with conftest's XLA flags but not its 4 virtual devices."""
+  flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "", os.environ.get("XLA_FLAGS", ""))
+  return {**os.environ, "XLA_FLAGS": " ".join(flags.split()), **overrides}
 
 
 def small_heads(config):

@@ -175,6 +175,6 @@ def test_flagship_paws_stl10_command_runs_as_written(tmp_path):
           "with tfds.testing.mock_data(num_examples=100):\n  app.run(main.main, argv=sys.argv)")
   out = subprocess.run([sys.executable, "-c", code, "--config=configs/paws_stl10.py", f"--workdir={tmp_path}",
                         "--config.num_train_steps=1"], cwd=ROOT, capture_output=True, text=True, timeout=900,
-                       env={**os.environ, "XLA_FLAGS": ""})
+                       env=helpers.subprocess_env())
   assert out.returncode == 0, out.stderr[-3000:]
   assert re.search(r"^paws on stl10, step 1: .*\bknn_k20=\d", out.stdout, re.M), out.stdout  # Keys sort: k100 first.

@@ -33,7 +33,7 @@ def free_port():
 
 def test_two_processes_match_one_process_with_four_devices(devices, tmp_path):
   port = free_port()
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # Each worker has 2 devices, not conftest's 4.
+  env = helpers.subprocess_env()  # Each worker has 2 devices, not conftest's 4.
   procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "multiprocess_worker.py"), str(port), str(i),
                              str(tmp_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
            for i in range(2)]
@@ -76,7 +76,7 @@ def test_two_processes_match_one_process_with_four_devices(devices, tmp_path):
 def run_restore_workers(tmp_path, failing_process):
   """Both processes' RESULT of tests/restore_worker.py (see there)."""
   port = free_port()
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env = helpers.subprocess_env()
   procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "restore_worker.py"), str(port), str(i), str(tmp_path),
                              str(failing_process)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
            for i in range(2)]
@@ -112,7 +112,7 @@ def test_processes_fall_back_together_when_process_0_cannot_read_a_checkpoint(tm
 def start_job(args, log_dir):
   """Starts `python -m jaxssl.main *args` as process 0 and 1 of a 2-process job (2 CPU devices each)."""
   port = free_port()
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env = helpers.subprocess_env()
   env.update(JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES="2", JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
   procs = []
   for i in range(2):

@@ -204,7 +204,7 @@ def test_every_config_is_complete_and_valid(path):
 
 def run_main(*args, timeout=600, env=None):
   return subprocess.run([sys.executable, "-m", "jaxssl.main", *args], cwd=ROOT, capture_output=True, text=True,
-                        timeout=timeout, env={**os.environ, "XLA_FLAGS": "", **(env or {})})
+                        timeout=timeout, env=helpers.subprocess_env(**(env or {})))
 
 
 def test_command_line_runs_and_prints_accuracies(tmp_path):
