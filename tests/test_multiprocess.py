@@ -112,8 +112,7 @@ def test_processes_fall_back_together_when_process_0_cannot_read_a_checkpoint(tm
 def start_job(args, log_dir):
   """Starts `python -m jaxssl.main *args` as process 0 and 1 of a 2-process job (2 CPU devices each)."""
   port = free_port()
-  env = helpers.subprocess_env()
-  env.update(JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES="2", JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
+  env = helpers.subprocess_env(JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES="2", JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
   procs = []
   for i in range(2):
     with open(os.path.join(log_dir, f"process{i}.log"), "a") as log:
