@@ -8,7 +8,10 @@ from-scratch baseline.
 Each method runs from its `configs/<method>_<dataset>.py`, with `--steps` train steps (evaluated at the end).
 Methods whose training reads no labels (SimCLR, RotNet, VAE, Siamese VAE) pre-train once per seed and are
 evaluated for every labels-per-class from that checkpoint (`jaxssl.load_encoder`); the others train once
-per (labels per class, seed). The labelled subset of seed s is `data.split_seed = s`.
+per (labels per class, seed). The labelled subset of seed s is `data.split_seed = s`. A method named
+`<method>_from_<source>` (e.g. `fixmatch_from_paws`) trains `<method>` with its encoder started from the
+`<source>` cell of the same labels and seed (`config.init_from`; that cell is trained first if it has not
+been); its row's epochs and train time count both runs.
 
 Every cell is evaluated from its checkpoint with the cell's labelled subset: kNN k=20/200, probe, soft nearest
 neighbour and, with `--finetune`, test accuracy after fine-tuning (`config.finetune`, early-stopped on held-out
@@ -141,13 +144,40 @@ def evaluate_checkpoint(workdir: str, config, with_finetune: bool = False) -> di
   return metrics
 
 
+def cell_run(root: str, dataset: str, method: str, labels: int, seed: int, steps: int, out: str, overrides: dict,
+             epochs: float, labels_per_class: list[int]):
+  """(workdir, config of the cell, config its run trained with, source cell's run or None) of `method`'s cell
+  (labels, seed), training the run if it has not finished; None if a SIGTERM stopped it."""
+  import jaxssl
+
+  method, _, source = method.partition("_from_")
+  config = sweep_config(root, method, dataset, labels, seed, steps, overrides, epochs)
+  source_run = None
+  if source:  # The source cell's run first; this cell's run starts from its encoder.
+    source_run = cell_run(root, dataset, source, labels, seed, steps, out, overrides, epochs, labels_per_class)
+    if source_run is None:
+      return None
+    config.init_from = os.path.abspath(source_run[0])
+  if uses_labels(config) or source:  # Trains on this cell's labels (or starts from an encoder that did).
+    workdir = os.path.join(out, "runs", f"{method}{'_from_' + source if source else ''}_l{labels}_s{seed}")
+    train_config = config
+  else:  # Pre-trains once per seed (with the largest label count's bank), evaluated for every count.
+    workdir = os.path.join(out, "runs", f"{method}_s{seed}")
+    train_config = sweep_config(root, method, dataset, max(labels_per_class), seed, steps, overrides, epochs)
+  if not finished(workdir, train_config.num_train_steps):  # Trains, or resumes an interrupted run.
+    trained = jaxssl.train_and_evaluate(train_config, workdir)
+    if "preempted_at_step" in trained:  # SIGTERM: the run saved its checkpoint; the sweep stops too.
+      print(f"stopped on request in {workdir} at step {trained['preempted_at_step']}; rerun the same "
+            "command to resume.", flush=True)
+      return None
+  return workdir, config, train_config, source_run
+
+
 def run_sweep(root: str, dataset: str, methods: list[str], labels_per_class: list[int], seeds: list[int],
               steps: int, out: str, overrides: dict | None = None, with_finetune: bool = False,
               epochs: float = 0.0) -> list[dict]:
   """Runs every missing cell and returns all rows of `<out>/results.csv`. A cell's `headline` is the metric
   its config declares (`config.eval.headline`; "finetune" fine-tunes the cell even without `with_finetune`)."""
-  import jaxssl
-
   os.makedirs(out, exist_ok=True)
   path = os.path.join(out, "results.csv")
   rows = read_rows(path)
@@ -158,26 +188,20 @@ def run_sweep(root: str, dataset: str, methods: list[str], labels_per_class: lis
         if (method, labels, seed) in done:
           continue
         start = time.time()
-        config = sweep_config(root, method, dataset, labels, seed, steps, overrides or {}, epochs)
-        if uses_labels(config):  # Trains on this cell's labels.
-          workdir = os.path.join(out, "runs", f"{method}_l{labels}_s{seed}")
-          train_config = config
-        else:  # Pre-trains once per seed (with the largest label count's bank), evaluated for every count.
-          workdir = os.path.join(out, "runs", f"{method}_s{seed}")
-          train_config = sweep_config(root, method, dataset, max(labels_per_class), seed, steps, overrides or {},
-                                      epochs)
-        if not finished(workdir, train_config.num_train_steps):  # Trains, or resumes an interrupted run.
-          trained = jaxssl.train_and_evaluate(train_config, workdir)
-          if "preempted_at_step" in trained:  # SIGTERM: the run saved its checkpoint; the sweep stops too.
-            print(f"stopped on request in {workdir} at step {trained['preempted_at_step']}; rerun the same "
-                  "command to resume.", flush=True)
-            return rows
+        run = cell_run(root, dataset, method, labels, seed, steps, out, overrides or {}, epochs, labels_per_class)
+        if run is None:
+          return rows
+        workdir, config, _, _ = run
         headline = config.eval.headline
         metrics = evaluate_checkpoint(workdir, config, with_finetune or headline == "finetune")
+        runs = []  # This cell's run and the runs its encoder started from.
+        while run is not None:
+          runs.append(run)
+          run = run[3]
         row = {"method": method, "labels_per_class": labels, "seed": seed, "headline": metrics[headline],
                "headline_protocol": headline, "steps": config.num_train_steps,
-               "epochs": round(config.num_train_steps * config.batch_size / num_train_images(config), 2),
-               "train_s": round(train_seconds(workdir), 1), "wall_s": round(time.time() - start, 1),
+               "epochs": round(sum(c.num_train_steps * c.batch_size / num_train_images(c) for _, _, c, _ in runs), 2),
+               "train_s": round(sum(train_seconds(w) for w, _, _, _ in runs), 1), "wall_s": round(time.time() - start, 1),
                **{k: metrics.get(k, "") for k in METRICS}}  # Empty: k is larger than the bank.
         rows = add_row(path, row)
         print(f"{method} labels/class={labels} seed={seed}: " + "  ".join(f"{k}={metrics.get(k, '')}" for k in METRICS),

@@ -22,7 +22,7 @@ from jaxssl import parallel
 # Config keys whose change makes a saved state unusable or mixes two runs in one results.json (its shapes,
 # its meaning, its labelled subset or its random stream differ); the keys read only by evaluation do not count.
 STATE_KEYS = ("method", "seed", "dtype", "model", "data.name", "data.image_size", "data.labels_per_class",
-              "data.label_fraction", "data.split_seed", "data.validation_size", "optimizer.name")
+              "data.label_fraction", "data.split_seed", "data.validation_size", "optimizer.name", "init_from")
 EVAL_ONLY_KEYS = ("model.feature_layer",)
 
 

@@ -98,3 +98,22 @@ def load_encoder(path: str, step: int | None = None) -> TrainedEncoder:
     classify = functools.partial(parallel.make_embed_fn(graphdef, mesh, augment.to_float, logits=True), *variables)
   return TrainedEncoder(config, nnx.merge(graphdef, *variables), step, image_shape, class_names, mesh,
                         functools.partial(embed, *variables), classify)
+
+
+def init_encoder_from(encoder: nnx.Module, path: str, model_config: ml_collections.ConfigDict,
+                      image_shape: tuple[int, int, int]) -> int:
+  """Sets `encoder`'s parameters and BatchNorm statistics, in place, to those of the encoder the run in `path`
+  evaluates (its teacher, for the methods that have one) at its newest checkpoint: `config.init_from`, e.g.
+  FixMatch starting from a PAWS or SimCLR encoder. Its `model` config and image shape must be this run's.
+  Returns the step it was read from."""
+  trained = load_encoder(path)
+  theirs, ours = json.loads(trained.config.model.to_json()), json.loads(model_config.to_json())
+  differ = sorted(k for k in theirs.keys() | ours.keys() if k != "feature_layer" and theirs.get(k) != ours.get(k))
+  if differ or trained.image_shape != tuple(image_shape):
+    found = "; ".join([f"model.{k}: {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in differ] +
+                      ([f"images {trained.image_shape} there, {tuple(image_shape)} here"]
+                       if trained.image_shape != tuple(image_shape) else []))
+    raise ValueError(f"config.init_from={path!r} holds a different encoder ({found}): set this run's config.model "
+                     "and data.image_size to that run's, or pre-train one that matches.")
+  nnx.update(encoder, jax.device_get(nnx.state(trained.encoder)))
+  return trained.step

@@ -19,6 +19,7 @@ import numpy as np
 from flax import nnx
 
 from jaxssl import augment, checkpoint, config as config_lib, data, evaluate, methods, optim, parallel, preemption
+from jaxssl import pretrained
 from jaxssl.metrics import MetricWriter, Progress, format_accuracies
 
 
@@ -39,8 +40,12 @@ def read_json(path: str) -> dict:
 
 
 def create_state(method: methods.Method, dataset: data.Dataset, config: ml_collections.ConfigDict):
-  """Builds the model and optimizer: returns (graphdef, initial TrainState, optax tx, lr schedule)."""
+  """Builds the model and optimizer: returns (graphdef, initial TrainState, optax tx, lr schedule). With
+  `config.init_from` (a run's workdir), the encoder starts from that run's (heads and teacher as built)."""
   model = method.build(dataset.image_shape, dataset.num_classes, nnx.Rngs(config.seed))
+  if config.get("init_from"):
+    step = pretrained.init_encoder_from(model.encoder, config.init_from, config.model, dataset.image_shape)
+    logging.info("The encoder starts from step %d of the run in %s (config.init_from).", step, config.init_from)
   tx, lr = optim.create(config.optimizer, config.num_train_steps)
   graphdef, state = parallel.init_state(model, tx, method.init_extra)
   return graphdef, state, tx, lr

@@ -101,6 +101,25 @@ def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
   assert "| method | 2/class | 5/class |" in table and table.count("| simclr |") == 2
 
 
+def test_a_method_from_another_starts_from_that_cell_s_encoder(tmp_path, monkeypatch):
+  """`supervised_from_simclr`: the SimCLR cell of the same seed trains first (once, shared with SimCLR's own
+  rows), then supervised with config.init_from set to it; the row counts both runs' epochs and time."""
+  out = str(tmp_path / "sweep")
+  calls, real = [], jaxssl.train_and_evaluate
+  monkeypatch.setattr(jaxssl, "train_and_evaluate", lambda config, workdir, *a, **k: (
+      calls.append((os.path.basename(workdir), config.init_from)), real(config, workdir, *a, **k))[1])
+  rows = label_sweep.run_sweep(ROOT, out=out, **{**SWEEP, "methods": ["simclr", "supervised_from_simclr"],
+                                                 "labels_per_class": [5]})
+  simclr = os.path.join(out, "runs", "simclr_s0")
+  assert calls == [("simclr_s0", ""), ("supervised_from_simclr_l5_s0", os.path.abspath(simclr))]
+  pipeline = os.path.join(out, "runs", "supervised_from_simclr_l5_s0")
+  assert train.read_json(os.path.join(pipeline, "config.json"))["init_from"] == os.path.abspath(simclr)
+  assert [r["method"] for r in rows] == ["simclr", "supervised_from_simclr"]
+  assert float(rows[1]["epochs"]) == round(2 * 3 * 32 / 1437, 2), rows
+  assert float(rows[1]["train_s"]) == pytest.approx(sum(label_sweep.train_seconds(w) for w in (simclr, pipeline)),
+                                                    abs=0.1)
+
+
 def test_a_preempted_cell_stops_the_sweep_without_a_row(tmp_path, monkeypatch):
   """SIGTERM during a cell (train_and_evaluate returns with preempted_at_step, its checkpoint saved): the sweep
   stops there. It neither evaluates the unfinished run as if it were done nor goes on to the next cell."""

@@ -149,3 +149,38 @@ def test_fixmatch_warns_when_its_ema_model_would_still_be_mostly_its_initialisat
     fixmatch.warn_if_ema_lags(0.99, 536)  # 0.5%: fine.
     methods.create(load_config("fixmatch_fashion_mnist"))  # Its config: decay 0.99.
   assert "EMA model" not in caplog.text, caplog.text
+
+
+
+def test_init_from_starts_the_encoder_from_the_encoder_another_run_evaluates(tmp_path):
+  """config.init_from: FixMatch started from a DINO run gets DINO's teacher encoder (what DINO evaluates, not its
+  student) as its encoder and its EMA model's; its classifier is as built. The run trains from there; resuming it
+  with another init_from is refused, and an encoder of another shape is a clear error before anything trains."""
+  source = tiny("dino")  # The resume test's configs (its programs are compiled there).
+  train.train_and_evaluate(source, str(tmp_path / "dino"))
+  dino = final_state(str(tmp_path / "dino"), source)
+  dino_graphdef = nnx.graphdef(methods.create(source).build((32, 32, 1), 10, nnx.Rngs(0)))
+  dino_encoder = lambda params, rest: nnx.state(nnx.merge(dino_graphdef, params, rest).encoder)
+  teacher, student = dino_encoder(**dino.extra["teacher"]), dino_encoder(dino.params, dino.rest)
+  assert max(np.abs(a - b).max() for a, b in zip(jax.tree.leaves(teacher), jax.tree.leaves(student))) > 0
+
+  config = tiny("fixmatch")
+  config.init_from = str(tmp_path / "dino")
+  method, dataset = methods.create(config), data.load(config.data)
+  graphdef, state, _, _ = train.create_state(method, dataset, config)
+  _, fresh, _, _ = train.create_state(method, dataset, tiny("fixmatch"))
+  part = lambda name, params, rest: jax.tree.map(np.asarray, nnx.state(getattr(nnx.merge(graphdef, params, rest), name)))
+  jax.tree.map(np.testing.assert_array_equal, part("encoder", state.params, state.rest), teacher)
+  jax.tree.map(np.testing.assert_array_equal, part("encoder", **state.extra["teacher"]), teacher)  # Its EMA model.
+  jax.tree.map(np.testing.assert_array_equal, part("head", state.params, state.rest),
+               part("head", fresh.params, fresh.rest))
+
+  workdir = str(tmp_path / "fixmatch")
+  assert train.train_and_evaluate(config, workdir)["final"]["step"] == 4
+  with pytest.raises(ValueError, match="init_from: .*dino.* -> ''"):
+    train.train_and_evaluate(tiny("fixmatch"), workdir)
+  wider = tiny("fixmatch")
+  wider.init_from, wider.model.width = str(tmp_path / "dino"), 16
+  with pytest.raises(ValueError, match=r"holds a different encoder \(model.width: 8 there, 16 here\)"):
+    train.train_and_evaluate(wider, str(tmp_path / "wider"))
+  assert not os.path.exists(tmp_path / "wider" / "checkpoints")
