@@ -75,7 +75,7 @@ def base_config(method: str) -> ml_collections.ConfigDict:
   c.checkpoint_every_steps = 500
   c.max_checkpoints_to_keep = 3
   c.device_prefetch = 2         # Batches on their way to the devices while a step runs (1: none, no overlap).
-  c.init_from = ""              # A finished run's workdir: the encoder starts from that run's encoder (same
+  c.init_from = ""              # A run's workdir: the encoder starts from that run's newest encoder (same
                                 # config.model and image size), e.g. FixMatch from a PAWS or SimCLR encoder.
   c.reset = False               # True: move a previous run in the workdir to <workdir>/replaced/ and start over.
   c.dtype = "float32"           # "bfloat16": the encoder computes in bf16; parameters, BatchNorm statistics

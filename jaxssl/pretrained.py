@@ -103,9 +103,9 @@ def load_encoder(path: str, step: int | None = None) -> TrainedEncoder:
 def init_encoder_from(encoder: nnx.Module, path: str, model_config: ml_collections.ConfigDict,
                       image_shape: tuple[int, int, int]) -> int:
   """Sets `encoder`'s parameters and BatchNorm statistics, in place, to those of the encoder the run in `path`
-  evaluates (its teacher, for the methods that have one) at its newest checkpoint: `config.init_from`, e.g.
-  FixMatch starting from a PAWS or SimCLR encoder. Its `model` config and image shape must be this run's.
-  Returns the step it was read from."""
+  evaluates (`config.<method>.evaluate`: DINO's teacher, BYOL's online network) at its newest checkpoint:
+  `config.init_from`, e.g. FixMatch starting from a PAWS or SimCLR encoder. Its `model` config and image
+  shape must be this run's. Returns the step it was read from."""
   trained = load_encoder(path)
   theirs, ours = json.loads(trained.config.model.to_json()), json.loads(model_config.to_json())
   differ = sorted(k for k in theirs.keys() | ours.keys() if k != "feature_layer" and theirs.get(k) != ours.get(k))
