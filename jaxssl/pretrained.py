@@ -115,5 +115,10 @@ def init_encoder_from(encoder: nnx.Module, path: str, model_config: ml_collectio
                        if trained.image_shape != tuple(image_shape) else []))
     raise ValueError(f"config.init_from={path!r} holds a different encoder ({found}): set this run's config.model "
                      "and data.image_size to that run's, or pre-train one that matches.")
-  nnx.update(encoder, jax.device_get(nnx.state(trained.encoder)))
+  theirs, ours = nnx.state(trained.encoder), nnx.state(encoder)
+  if jax.tree.map(np.shape, theirs) != jax.tree.map(np.shape, ours):  # Same options, another kind (a VAE's).
+    raise ValueError(f"config.init_from={path!r}: that {trained.config.method} run's encoder "
+                     f"({type(trained.encoder).__name__}) has other variables than this {type(encoder).__name__}; "
+                     "start from a run whose method builds the same encoder.")
+  nnx.update(encoder, jax.device_get(theirs))
   return trained.step

@@ -184,3 +184,17 @@ def test_init_from_starts_the_encoder_from_the_encoder_another_run_evaluates(tmp
   with pytest.raises(ValueError, match=r"holds a different encoder \(model.width: 8 there, 16 here\)"):
     train.train_and_evaluate(wider, str(tmp_path / "wider"))
   assert not os.path.exists(tmp_path / "wider" / "checkpoints")
+
+
+def test_init_from_a_run_whose_method_wraps_the_encoder_is_a_clear_error(monkeypatch):
+  """A VAE's encoder (the same ConvNet options, wrapped with its posterior's mean and variance) has other
+  variables than SimCLR's: a clear error, not flax's complaint about a static attribute."""
+  from jaxssl import pretrained
+  vae, simclr = tiny("vae"), tiny("simclr")
+  trained = methods.create(vae).build((32, 32, 1), 10, nnx.Rngs(0))
+  monkeypatch.setattr(pretrained, "load_encoder", lambda path: pretrained.TrainedEncoder(
+      vae, trained, 4, (32, 32, 1), tuple("0123456789"), parallel.make_mesh(), None))
+  model = methods.create(simclr).build((32, 32, 1), 10, nnx.Rngs(0))
+  with pytest.raises(ValueError, match=r"that vae run's encoder \(GaussianEncoder\) has other variables than "
+                                       r"this ConvNet; start from a run whose method builds the same encoder"):
+    pretrained.init_encoder_from(model.encoder, "runs/vae", simclr.model, (32, 32, 1))
