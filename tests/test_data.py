@@ -94,6 +94,7 @@ def test_fashion_mnist_from_idx_files(tmp_path):
   ds = data.load(config.data)
   assert ds.labelled_images.shape == (20, 32, 32, 1) and ds.test_images.shape == (20, 32, 32, 1)
   assert len(ds.unlabelled_images) == 40 and ds.num_classes == 10
+  assert ds.class_names[0] == "T-shirt/top" and ds.class_names[6] == "Shirt" and len(ds.class_names) == 10
   np.testing.assert_array_equal(np.bincount(ds.labelled_labels), [2] * 10)
   os.remove(tmp_path / "t10k-labels-idx1-ubyte.gz")
   with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte.*apt-get install dataset-fashion-mnist"):

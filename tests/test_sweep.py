@@ -4,6 +4,7 @@ import csv
 import os
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -13,6 +14,7 @@ from test_train import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
 import label_sweep  # noqa: E402
+import per_class  # noqa: E402
 import plot  # noqa: E402
 import report  # noqa: E402
 
@@ -90,6 +92,11 @@ def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
   assert sorted(logged) == ["2", "5"] and logged["5"]["finetune"] == float(rows[3]["finetune"])
   assert os.listdir(os.path.join(out, "runs", "simclr_s0", "label_sweep"))  # The TensorBoard events.
 
+  # Per class, by the cell's protocol (kNN k=20 here): the confusion matrix gives the row's accuracy exactly.
+  protocol, predicted, labels, names = per_class.predictions(os.path.join(out, "runs", "simclr_s0"))
+  matrix = per_class.confusion(predicted, labels, len(names))
+  assert protocol == "knn_k20" and matrix.sum() == len(labels) == 360 and matrix.shape == (10, 10)
+  assert np.trace(matrix) / matrix.sum() == float(rows[3]["knn_k20"])
   png = str(tmp_path / "probe.png")
   assert plot.plot_sweep(os.path.join(out, "results.csv"), "probe", png) == 2  # One line per method.
   assert Image.open(png).format == "PNG"
@@ -134,6 +141,15 @@ def test_a_preempted_cell_stops_the_sweep_without_a_row(tmp_path, monkeypatch):
   rows = label_sweep.run_sweep(ROOT, out=out, **SWEEP)
   assert rows == [] and calls == ["supervised_l2_s0"]
   assert not os.path.exists(os.path.join(out, "results.csv"))
+
+
+def test_the_per_class_table_gives_each_class_its_accuracy_and_what_it_is_taken_for():
+  predicted, labels = np.array([0, 0, 1, 2, 1, 2, 2]), np.array([0, 0, 0, 1, 1, 2, 2])
+  matrix = per_class.confusion(predicted, labels, 3)
+  np.testing.assert_array_equal(matrix, [[2, 1, 0], [0, 1, 1], [0, 0, 2]])
+  assert per_class.table(["run: head"], [matrix], ("a", "b", "c")).splitlines() == [
+      "| class | run: head |", "|---|---|", "| a | 0.667 (b 0.333) |", "| b | 0.500 (c 0.500) |",
+      "| c | 1.000 (a 0.000) |", "| all | 0.7143 |"]
 
 
 def test_the_paired_table_compares_each_method_with_the_baseline_on_the_same_seed():

@@ -86,6 +86,11 @@ FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-ima
                  "t10k-labels-idx1-ubyte")
 
 
+# Fashion-MNIST's labels 0-9, as its authors name them (the TFDS dataset's names).
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+
+
 def fashion_mnist(image_size: int, manual_dir: str = "", tfds_data_dir: str = "", shard: tuple[int, int] = (0, 1),
                   **_) -> Arrays:
   """Fashion-MNIST (60k train, 10k test, 28×28 grey). From the four original IDX files in `manual_dir`
@@ -105,7 +110,8 @@ def fashion_mnist(image_size: int, manual_dir: str = "", tfds_data_dir: str = ""
     paths.append(found[0])
   train_x, train_y, test_x, test_y = (process_shard(read_idx(p), shard) for p in paths)
   return Arrays(resize_uint8(train_x[..., None], image_size), train_y.astype(np.int32),
-                resize_uint8(test_x[..., None], image_size), test_y.astype(np.int32), num_classes=10)
+                resize_uint8(test_x[..., None], image_size), test_y.astype(np.int32), num_classes=10,
+                class_names=FASHION_CLASSES)
 
 
 # TFDS name -> (train split, test split, split of extra unlabelled images or None).
