@@ -106,7 +106,10 @@ def init_encoder_from(encoder: nnx.Module, path: str, model_config: ml_collectio
   evaluates (`config.<method>.evaluate`: DINO's teacher, BYOL's online network) at its newest checkpoint:
   `config.init_from`, e.g. FixMatch starting from a PAWS or SimCLR encoder. Its `model` config and image
   shape must be this run's. Returns the step it was read from."""
-  trained = load_encoder(path)
+  try:
+    trained = load_encoder(path)
+  except FileNotFoundError as e:
+    raise FileNotFoundError(f"config.init_from={path!r}: {e}") from e
   theirs, ours = json.loads(trained.config.model.to_json()), json.loads(model_config.to_json())
   differ = sorted(k for k in theirs.keys() | ours.keys() if k != "feature_layer" and theirs.get(k) != ours.get(k))
   if differ or trained.image_shape != tuple(image_shape):

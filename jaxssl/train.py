@@ -39,11 +39,13 @@ def read_json(path: str) -> dict:
     return json.load(f)
 
 
-def create_state(method: methods.Method, dataset: data.Dataset, config: ml_collections.ConfigDict):
+def create_state(method: methods.Method, dataset: data.Dataset, config: ml_collections.ConfigDict,
+                 init_from: bool = True):
   """Builds the model and optimizer: returns (graphdef, initial TrainState, optax tx, lr schedule). With
-  `config.init_from` (a run's workdir), the encoder starts from that run's (heads and teacher as built)."""
+  `config.init_from` (a run's workdir) and `init_from`, the encoder starts from that run's (heads as built,
+  a teacher as a copy of the started model)."""
   model = method.build(dataset.image_shape, dataset.num_classes, nnx.Rngs(config.seed))
-  if config.get("init_from"):
+  if init_from and config.get("init_from"):
     step = pretrained.init_encoder_from(model.encoder, config.init_from, config.model, dataset.image_shape)
     logging.info("The encoder starts from step %d of the run in %s (config.init_from).", step, config.init_from)
   tx, lr = optim.create(config.optimizer, config.num_train_steps)
@@ -123,12 +125,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
   logging.info("data %s: %d labelled, %d unlabelled, %d test images of shape %s; %d devices.", config.data.name,
                len(dataset.labelled_images), len(dataset.unlabelled_images), len(dataset.test_images),
                dataset.image_shape, mesh.devices.size)
-  graphdef, state, tx, lr = create_state(method, dataset, config)
+  graphdef, state, tx, lr = create_state(method, dataset, config, init_from=False)
   if config.reset:
     checkpoint.set_aside(workdir)
   checkpoint.check_compatible(workdir, config)
   ckpt_dir = os.path.join(workdir, "checkpoints")
   state, resumed = checkpoint.restore_latest(ckpt_dir, parallel.replicate(mesh, state))
+  if not resumed and config.init_from:  # A resume needs only its checkpoint, not the run it started from.
+    state = parallel.replicate(mesh, create_state(method, dataset, config)[1])
   train_step = parallel.make_train_step(graphdef, tx, method, mesh, jax.random.key(config.seed))
   embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
   classify = parallel.make_embed_fn(graphdef, mesh, augment.to_float, logits=True) if method.classifies else None

@@ -184,6 +184,10 @@ def test_init_from_starts_the_encoder_from_the_encoder_another_run_evaluates(tmp
   with pytest.raises(ValueError, match=r"holds a different encoder \(model.width: 8 there, 16 here\)"):
     train.train_and_evaluate(wider, str(tmp_path / "wider"))
   assert not os.path.exists(tmp_path / "wider" / "checkpoints")
+  os.rename(tmp_path / "dino", tmp_path / "dino_moved")  # A resume reads its own checkpoint, not the source.
+  assert train.train_and_evaluate(config, workdir)["start_step"] == 4
+  with pytest.raises(FileNotFoundError, match="init_from=.*dino.*dino has no config.json"):  # A fresh start needs the source.
+    train.train_and_evaluate(config, str(tmp_path / "fresh"))
 
 
 def test_init_from_a_run_whose_method_wraps_the_encoder_is_a_clear_error(monkeypatch):
