@@ -131,7 +131,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
   checkpoint.check_compatible(workdir, config)
   ckpt_dir = os.path.join(workdir, "checkpoints")
   state, resumed = checkpoint.restore_latest(ckpt_dir, parallel.replicate(mesh, state))
-  if not resumed and config.init_from:  # A resume needs only its checkpoint, not the run it started from.
+  if not resumed and config.get("init_from"):  # A resume needs only its checkpoint, not the run it started from.
     state = parallel.replicate(mesh, create_state(method, dataset, config)[1])
   train_step = parallel.make_train_step(graphdef, tx, method, mesh, jax.random.key(config.seed))
   embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
