@@ -26,6 +26,7 @@ import fcntl
 import math
 import os
 import time
+import typing
 
 FIELDS = ("method", "labels_per_class", "seed", "headline", "knn_k10", "knn_k20", "knn_k200", "probe", "snn",
           "finetune", "head", "headline_protocol", "steps", "epochs", "train_s", "wall_s")
@@ -144,10 +145,19 @@ def evaluate_checkpoint(workdir: str, config, with_finetune: bool = False) -> di
   return metrics
 
 
+class Run(typing.NamedTuple):
+  """A cell's training run: its workdir, the cell's config, the config the run trained with (SimCLR's: the
+  largest label count's) and the run its encoder started from (`<method>_from_<source>`), or None."""
+  workdir: str
+  config: object
+  train_config: object
+  source: "Run | None"
+
+
 def cell_run(root: str, dataset: str, method: str, labels: int, seed: int, steps: int, out: str, overrides: dict,
-             epochs: float, labels_per_class: list[int]):
-  """(workdir, config of the cell, config its run trained with, source cell's run or None) of `method`'s cell
-  (labels, seed), training the run if it has not finished; None if a SIGTERM stopped it."""
+             epochs: float, labels_per_class: list[int]) -> Run | None:
+  """The run of `method`'s cell (labels, seed), trained first if it has not finished; None if a SIGTERM
+  stopped it."""
   import jaxssl
 
   method, _, source = method.partition("_from_")
@@ -157,7 +167,7 @@ def cell_run(root: str, dataset: str, method: str, labels: int, seed: int, steps
     source_run = cell_run(root, dataset, source, labels, seed, steps, out, overrides, epochs, labels_per_class)
     if source_run is None:
       return None
-    config.init_from = os.path.abspath(source_run[0])
+    config.init_from = os.path.abspath(source_run.workdir)
   if uses_labels(config) or source:  # Trains on this cell's labels (or starts from an encoder that did).
     workdir = os.path.join(out, "runs", f"{method}{'_from_' + source if source else ''}_l{labels}_s{seed}")
     train_config = config
@@ -170,7 +180,7 @@ def cell_run(root: str, dataset: str, method: str, labels: int, seed: int, steps
       print(f"stopped on request in {workdir} at step {trained['preempted_at_step']}; rerun the same "
             "command to resume.", flush=True)
       return None
-  return workdir, config, train_config, source_run
+  return Run(workdir, config, train_config, source_run)
 
 
 def run_sweep(root: str, dataset: str, methods: list[str], labels_per_class: list[int], seeds: list[int],
@@ -191,17 +201,16 @@ def run_sweep(root: str, dataset: str, methods: list[str], labels_per_class: lis
         run = cell_run(root, dataset, method, labels, seed, steps, out, overrides or {}, epochs, labels_per_class)
         if run is None:
           return rows
-        workdir, config, _, _ = run
-        headline = config.eval.headline
-        metrics = evaluate_checkpoint(workdir, config, with_finetune or headline == "finetune")
-        runs = []  # This cell's run and the runs its encoder started from.
-        while run is not None:
-          runs.append(run)
-          run = run[3]
+        config, headline = run.config, run.config.eval.headline
+        metrics = evaluate_checkpoint(run.workdir, config, with_finetune or headline == "finetune")
+        runs = [run]  # This cell's run and the runs its encoder started from.
+        while runs[-1].source is not None:
+          runs.append(runs[-1].source)
+        epochs_trained = sum(r.train_config.num_train_steps * r.train_config.batch_size /
+                             num_train_images(r.train_config) for r in runs)
         row = {"method": method, "labels_per_class": labels, "seed": seed, "headline": metrics[headline],
-               "headline_protocol": headline, "steps": config.num_train_steps,
-               "epochs": round(sum(c.num_train_steps * c.batch_size / num_train_images(c) for _, _, c, _ in runs), 2),
-               "train_s": round(sum(train_seconds(w) for w, _, _, _ in runs), 1), "wall_s": round(time.time() - start, 1),
+               "headline_protocol": headline, "steps": config.num_train_steps, "epochs": round(epochs_trained, 2),
+               "train_s": round(sum(train_seconds(r.workdir) for r in runs), 1), "wall_s": round(time.time() - start, 1),
                **{k: metrics.get(k, "") for k in METRICS}}  # Empty: k is larger than the bank.
         rows = add_row(path, row)
         print(f"{method} labels/class={labels} seed={seed}: " + "  ".join(f"{k}={metrics.get(k, '')}" for k in METRICS),
