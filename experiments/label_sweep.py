@@ -210,7 +210,8 @@ def run_sweep(root: str, dataset: str, methods: list[str], labels_per_class: lis
                              num_train_images(r.train_config) for r in runs)
         row = {"method": method, "labels_per_class": labels, "seed": seed, "headline": metrics[headline],
                "headline_protocol": headline, "steps": config.num_train_steps, "epochs": round(epochs_trained, 2),
-               "train_s": round(sum(train_seconds(r.workdir) for r in runs), 1), "wall_s": round(time.time() - start, 1),
+               "train_s": round(sum(train_seconds(r.workdir) for r in runs), 1),
+               "wall_s": round(time.time() - start, 1),
                **{k: metrics.get(k, "") for k in METRICS}}  # Empty: k is larger than the bank.
         rows = add_row(path, row)
         print(f"{method} labels/class={labels} seed={seed}: " + "  ".join(f"{k}={metrics.get(k, '')}" for k in METRICS),

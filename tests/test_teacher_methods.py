@@ -151,11 +151,11 @@ def test_fixmatch_warns_when_its_ema_model_would_still_be_mostly_its_initialisat
   assert "EMA model" not in caplog.text, caplog.text
 
 
-
 def test_init_from_starts_the_encoder_from_the_encoder_another_run_evaluates(tmp_path):
   """config.init_from: FixMatch started from a DINO run gets DINO's teacher encoder (what DINO evaluates, not its
   student) as its encoder and its EMA model's; its classifier is as built. The run trains from there; resuming it
-  with another init_from is refused, and an encoder of another shape is a clear error before anything trains."""
+  with another init_from is refused, and an encoder of another shape is a clear error before anything trains.
+  A resume reads only its own checkpoint (the source may have moved); a fresh start needs the source."""
   source = tiny("dino")  # The resume test's configs (its programs are compiled there).
   train.train_and_evaluate(source, str(tmp_path / "dino"))
   dino = final_state(str(tmp_path / "dino"), source)
@@ -169,7 +169,8 @@ def test_init_from_starts_the_encoder_from_the_encoder_another_run_evaluates(tmp
   method, dataset = methods.create(config), data.load(config.data)
   graphdef, state, _, _ = train.create_state(method, dataset, config)
   _, fresh, _, _ = train.create_state(method, dataset, tiny("fixmatch"))
-  part = lambda name, params, rest: jax.tree.map(np.asarray, nnx.state(getattr(nnx.merge(graphdef, params, rest), name)))
+  part = lambda name, params, rest: jax.tree.map(
+      np.asarray, nnx.state(getattr(nnx.merge(graphdef, params, rest), name)))
   jax.tree.map(np.testing.assert_array_equal, part("encoder", state.params, state.rest), teacher)
   jax.tree.map(np.testing.assert_array_equal, part("encoder", **state.extra["teacher"]), teacher)  # Its EMA model.
   jax.tree.map(np.testing.assert_array_equal, part("head", state.params, state.rest),
@@ -186,7 +187,7 @@ def test_init_from_starts_the_encoder_from_the_encoder_another_run_evaluates(tmp
   assert not os.path.exists(tmp_path / "wider" / "checkpoints")
   os.rename(tmp_path / "dino", tmp_path / "dino_moved")  # A resume reads its own checkpoint, not the source.
   assert train.train_and_evaluate(config, workdir)["start_step"] == 4
-  with pytest.raises(FileNotFoundError, match="init_from=.*dino.*dino has no config.json"):  # A fresh start needs the source.
+  with pytest.raises(FileNotFoundError, match="init_from=.*dino.*dino has no config.json"):
     train.train_and_evaluate(config, str(tmp_path / "fresh"))
 
 
