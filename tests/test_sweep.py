@@ -13,6 +13,7 @@ from jaxssl import train
 from test_train import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
+import label_propagation  # noqa: E402
 import label_sweep  # noqa: E402
 import per_class  # noqa: E402
 import plot  # noqa: E402
@@ -97,6 +98,11 @@ def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
   matrix = per_class.confusion(predicted, labels, len(names))
   assert protocol == "knn_k20" and matrix.sum() == len(labels) == 360 and matrix.shape == (10, 10)
   assert np.trace(matrix) / matrix.sum() == float(rows[3]["knn_k20"])
+  # Label propagation: over the labelled images alone it reproduces the run's kNN; with the 1437 unlabelled
+  # images and their propagated labels it still classifies above chance.
+  spread = label_propagation.evaluate_run(os.path.join(out, "runs", "simclr_s0"), k=10)
+  assert spread["labelled"]["knn_k20"] == float(rows[3]["knn_k20"]) and spread["unlabelled"] == 1437
+  assert spread["propagated"]["knn_k20"] > 0.3 and spread["propagated"]["snn"] > 0.3, spread
   png = str(tmp_path / "probe.png")
   assert plot.plot_sweep(os.path.join(out, "results.csv"), "probe", png) == 2  # One line per method.
   assert Image.open(png).format == "PNG"
@@ -164,3 +170,20 @@ def test_the_paired_table_compares_each_method_with_the_baseline_on_the_same_see
                        "| supervised (head) | 0.500, 0.600 | 0.550 |  |"]
   with pytest.raises(ValueError, match="--baseline='fixmatch' has no headline at 2 labels per class"):
     report.paired_table(rows, "headline", "fixmatch")
+
+
+def test_labels_propagate_along_a_chain_of_neighbours_and_not_across_a_gap():
+  """Two arcs of 11 points on the unit circle, 0.05 rad apart within an arc and 1 rad between the arcs, one
+  labelled end point each: with 2 neighbours a point, every point of an arc takes its end point's class (the
+  far end 10 hops away included), and no score crosses the gap."""
+  angles = np.concatenate([np.arange(11) * 0.05, 1.5 + np.arange(11) * 0.05])
+  x = np.stack([np.cos(angles), np.sin(angles)], 1)
+  graph = label_propagation.knn_graph(x, k=2, chunk_size=5)
+  assert graph.shape == (22, 22) and all(graph[i].nnz == 2 for i in range(22)) and graph.diagonal().sum() == 0
+  assert sorted(graph[3].indices) == [2, 4] and graph[3, 4] == pytest.approx(np.cos(0.05))
+  labels = np.full(22, -1)
+  labels[0], labels[21] = 1, 0
+  scores = label_propagation.propagate(x, labels, num_classes=2, k=2)
+  assert list(scores.argmax(1)) == [1] * 11 + [0] * 11
+  assert np.all(scores[:11, 1] > 0) and np.all(scores[:11, 0] == 0) and np.all(scores[11:, 1] == 0)
+  assert scores[1, 1] > scores[10, 1]  # Nearer the labelled end, more of its class.
