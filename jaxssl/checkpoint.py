@@ -151,13 +151,6 @@ def _get(config: dict, dotted: str):
   return config
 
 
-def _with_defaults(saved, defaults):
-  """`saved` with the keys it lacks (added to jaxssl after it was written) taken from `defaults`."""
-  if not isinstance(saved, dict) or not isinstance(defaults, dict):
-    return saved
-  return {**defaults, **{k: _with_defaults(v, defaults.get(k)) for k, v in saved.items()}}
-
-
 def incompatible_keys(saved: dict, config: ml_collections.ConfigDict) -> list[str]:
   """'key: saved → now' for each STATE_KEYS entry (and the method's own section) that differs. A key the
   saved config lacks (a newer option) counts as its default, so an older run still resumes."""
@@ -165,7 +158,7 @@ def incompatible_keys(saved: dict, config: ml_collections.ConfigDict) -> list[st
 
   now = json.loads(config.to_json())
   if saved.get("method") == now["method"]:
-    saved = _with_defaults(saved, json.loads(config_lib.base_config(now["method"]).to_json()))
+    saved = config_lib.with_defaults(saved)
   keys = STATE_KEYS + (saved.get("method", ""),)
   return [f"{k}: {_get(saved, k)!r} -> {_get(now, k)!r}" for k in keys if k and _get(saved, k) != _get(now, k)]
 

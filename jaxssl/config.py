@@ -7,6 +7,7 @@ sections come from the components' registries: `config.<method>` is the method's
 so a method or encoder added from user code (docs/extending.md) brings its own defaults.
 """
 import importlib
+import json
 import os
 import re
 
@@ -58,6 +59,16 @@ def import_modules(names) -> None:
 def shared_keys() -> set[str]:
   """The keys of every config besides the method's own section (so no method may be called one of them)."""
   return set(base_config("supervised")) - {"supervised"}
+
+
+def with_defaults(saved: dict) -> dict:
+  """A run's saved config (its config.json, as a dict) with every key added to jaxssl after it was written
+  taken from `base_config` of its method: the default, which is what that run ran with."""
+  def merge(saved, defaults):
+    if not isinstance(saved, dict) or not isinstance(defaults, dict):
+      return saved
+    return {**defaults, **{k: merge(v, defaults.get(k)) for k, v in saved.items()}}
+  return merge(saved, json.loads(base_config(saved["method"]).to_json()))
 
 
 def base_config(method: str) -> ml_collections.ConfigDict:

@@ -370,7 +370,7 @@ def barlow_twins(z1: jax.Array, z2: jax.Array, lambd: float = 0.0051, axis_name:
 
 
 def fixmatch_terms(logits_labelled: jax.Array, labels: jax.Array, logits_weak: jax.Array, logits_strong: jax.Array,
-                   threshold: float = 0.95) -> dict[str, jax.Array]:
+                   threshold: float = 0.95, weak_probs: jax.Array | None = None) -> dict[str, jax.Array]:
   """The terms of the FixMatch loss (Sohn et al. 2020); `fixmatch` combines them.
 
   logits_labelled: float [b, C] with int labels [b]; logits_weak, logits_strong: float [u, C], the logits of
@@ -381,14 +381,38 @@ def fixmatch_terms(logits_labelled: jax.Array, labels: jax.Array, logits_weak: j
     'unlabelled': mean over ALL u unlabelled images of mask_j · CE(strong_j, pseudo-label_j) (images below the
       threshold count as 0, as the official FixMatch and USB code do);
     'mask_fraction': the fraction of the u images above the threshold.
+  `weak_probs` [u, C], if given, replaces softmax(weak) as what pseudo-labels and confidences are read from
+  (e.g. after `distribution_alignment`).
   Per-device means: under `jax.shard_map` pmean over devices gives the global ones.
   """
-  weak_probs = jax.nn.softmax(lax.stop_gradient(logits_weak), axis=-1)
+  if weak_probs is None:
+    weak_probs = jax.nn.softmax(lax.stop_gradient(logits_weak), axis=-1)
+  weak_probs = lax.stop_gradient(weak_probs)
   confident = jnp.max(weak_probs, axis=-1) >= threshold
   per_image = optax.softmax_cross_entropy_with_integer_labels(logits_strong, jnp.argmax(weak_probs, axis=-1))
   return {"labelled": cross_entropy(logits_labelled, labels),
           "unlabelled": jnp.mean(jnp.where(confident, per_image, 0.0)),
           "mask_fraction": jnp.mean(confident.astype(per_image.dtype))}
+
+
+def distribution_alignment(probs: jax.Array, running_mean: jax.Array, momentum: float, step: jax.Array,
+                           axis_name: str | None = None) -> tuple[jax.Array, jax.Array]:
+  """Distribution alignment towards a uniform class prior (ReMixMatch, Berthelot et al. 2020; USB's
+  `DistAlignEMAHook` with a uniform target).
+
+  probs: float [u, C], class probabilities of this device's unlabelled images (the weak view).
+  running_mean: float [C], the moving average (`momentum`) of the global batch's mean of probs over the steps
+    before this one, zeros at step 0; step: steps taken before this one.
+  The model's class distribution p_model is the running mean updated with this batch and bias-corrected,
+  new_mean / (1 − momentum^(step+1)) (so at step 0 it is this batch's mean, as USB starts it). Each row is
+  multiplied by (1/C) / p_model and renormalised: classes the model predicts more often than 1/C are damped.
+  Returns (aligned probabilities [u, C], new_mean [C]), both under stop-gradient.
+  """
+  probs = lax.stop_gradient(probs)
+  new_mean = momentum * running_mean + (1.0 - momentum) * _global_batch_mean(probs, axis_name)
+  p_model = new_mean / (1.0 - jnp.power(momentum, step + 1.0))
+  aligned = probs / jnp.maximum(p_model, 1e-6)
+  return aligned / jnp.sum(aligned, axis=-1, keepdims=True), new_mean
 
 
 def fixmatch(logits_labelled: jax.Array, labels: jax.Array, logits_weak: jax.Array, logits_strong: jax.Array,

@@ -76,11 +76,12 @@ def load_encoder(path: str, step: int | None = None) -> TrainedEncoder:
   newest checkpoint), on this process's devices."""
   workdir = _workdir(path)
   with open(os.path.join(workdir, "config.json")) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+    saved = json.load(f)
   with open(os.path.join(workdir, "results.json")) as f:
     shape = json.load(f)["data"]
   image_shape, class_names = tuple(shape["image_shape"]), tuple(shape["class_names"])
-  config_lib.import_modules(config.get("imports", ()))  # They register the run's own components, if any.
+  config_lib.import_modules(saved.get("imports", ()))  # They register the run's own components, if any.
+  config = ml_collections.ConfigDict(config_lib.with_defaults(saved))  # Options newer than the run: defaults.
   method = methods.create(config)
   model = method.build(image_shape, len(class_names), nnx.Rngs(config.seed))
   tx, _ = optim.create(config.optimizer, config.num_train_steps)

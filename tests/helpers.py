@@ -44,6 +44,8 @@ def layout_config(method):
   config.model.width = 16
   # The VAEs' pixel-summed ELBO has gradients ~100× larger: a smaller step keeps them finite.
   config.optimizer.name, config.optimizer.learning_rate = "sgd", 1e-4 if "vae" in method else 0.1
+  if method == "fixmatch":  # Its running class distribution is state averaged over devices: checked too.
+    config.fixmatch.distribution_alignment = True
   return config
 
 

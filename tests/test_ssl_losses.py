@@ -215,6 +215,51 @@ def test_fixmatch_hand_computed_with_one_confident_image():
   np.testing.assert_array_equal(g_strong[1:], 0.0)
 
 
+def test_fixmatch_reads_pseudo_labels_from_the_weak_probabilities_it_is_given():
+  # The same images as above with aligned probabilities instead of softmax(weak): only image 1 passes 0.95,
+  # pseudo-label 1; its strong logits [9, −9] give CE log(1 + e^18), over 3 images.
+  logits_labelled, labels = jnp.array([[0.0, math.log(3.0)]]), jnp.array([1])
+  weak = jnp.array([[5.0, 0.0], [0.0, 0.0], [0.0, 1.0]])
+  strong = jnp.array([[0.0, math.log(3.0)], [9.0, -9.0], [-9.0, 9.0]])
+  weak_probs = jnp.array([[0.5, 0.5], [0.02, 0.98], [0.9, 0.1]])
+  terms = losses.fixmatch_terms(logits_labelled, labels, weak, strong, weak_probs=weak_probs)
+  np.testing.assert_allclose(terms["unlabelled"], math.log1p(math.exp(18.0)) / 3, rtol=1e-6)
+  np.testing.assert_allclose(terms["mask_fraction"], 1 / 3, rtol=1e-6)
+
+
+def test_distribution_alignment_hand_computed_over_two_steps():
+  # Step 0: p_model is this batch's mean [0.65, 0.25, 0.1] (0.01 · mean / (1 − 0.99)); row 0 / p_model =
+  # [14/13, 0.8, 1], renormalised. The over-predicted class 0 is damped, the rare class 2 raised.
+  probs = jnp.array([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1]])
+  aligned, mean = losses.distribution_alignment(probs, jnp.zeros(3), 0.99, jnp.asarray(0))
+  first = np.array([0.65, 0.25, 0.1])
+  np.testing.assert_allclose(mean, 0.01 * first, rtol=1e-6)
+  row = np.array([14 / 13, 0.8, 1.0])
+  np.testing.assert_allclose(aligned[0], row / row.sum(), rtol=1e-6)
+  np.testing.assert_allclose(aligned.sum(-1), 1.0, rtol=1e-6)
+  # Step 1, a batch whose mean is uniform: p_model = (0.99 · 0.01 · first + 0.01 / 3) / (1 − 0.99²).
+  uniform = jnp.array([[0.5, 0.25, 0.25], [1 / 6, 5 / 12, 5 / 12]])
+  aligned, mean = losses.distribution_alignment(uniform, mean, 0.99, jnp.asarray(1))
+  p_model = (0.99 * 0.01 * first + 0.01 / 3) / (1 - 0.99 ** 2)
+  np.testing.assert_allclose(mean, 0.99 * 0.01 * first + 0.01 / 3, rtol=1e-6)
+  expected = np.asarray(uniform) / p_model
+  np.testing.assert_allclose(aligned, expected / expected.sum(-1, keepdims=True), rtol=1e-5)
+  # With momentum 0, p_model is the batch's own mean: a batch already uniform on average is left as it is.
+  unchanged, _ = losses.distribution_alignment(uniform, jnp.zeros(3), 0.0, jnp.asarray(5))
+  np.testing.assert_allclose(unchanged, uniform, rtol=1e-6)
+
+
+def test_distribution_alignment_on_4_devices_equals_the_global_batch(devices):
+  rng = np.random.default_rng(8)
+  probs = np.asarray(jax.nn.softmax(3 * rng.normal(size=(16, 5)), -1), np.float32)
+  running = (0.01 * rng.uniform(size=5)).astype(np.float32)
+  align = lambda p, r, axis_name=None: losses.distribution_alignment(p, r, 0.9, jnp.asarray(3), axis_name)
+  sharded = jax.shard_map(lambda p, r: align(p, r, parallel.DATA), mesh=parallel.make_mesh(devices),
+                          in_specs=(P(parallel.DATA), P()), out_specs=(P(parallel.DATA), P()))
+  for got, want in zip(jax.jit(sharded)(probs, running), align(probs, running)):
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 def test_fixmatch_matches_numpy_reference():
   rng = np.random.default_rng(5)
   logits_labelled = rng.normal(size=(6, 4)).astype(np.float32)

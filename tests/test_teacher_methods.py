@@ -1,6 +1,7 @@
 """The methods that carry state beside the model (BYOL, MoCo v3, DINO: an EMA teacher; DINO: a center;
 FixMatch: the EMA model it evaluates) and the redundancy-reduction methods: the EMA is what the docstring
 says, the state resumes bitwise and evaluation reads the network each paper evaluates."""
+import json
 import os
 
 import jax
@@ -23,6 +24,8 @@ def tiny(method, steps=4):
   config.data.labels_per_class = 5
   config.batch_size, config.model.width, config.model.features = 16, 8, 16
   config.labelled_batch_size = 16 if config.method == "fixmatch" else 0
+  if config.method == "fixmatch":  # The resume test checks its running class distribution too.
+    config.fixmatch.distribution_alignment = True
   config.num_train_steps = steps
   config.log_every_steps = config.eval_every_steps = config.checkpoint_every_steps = 2
   config.eval.probe_steps = 10
@@ -67,13 +70,16 @@ def test_the_teacher_is_the_moving_average_of_the_student(method, devices):
   assert moved > 0  # The teacher moved, a little.
   if method == "dino":
     assert after.extra["center"].shape == (1, 64) and np.abs(after.extra["center"]).max() > 0
+  if method == "fixmatch":  # The running mean of one step's class probabilities (rows summing to 1).
+    assert after.extra["class_mean"].shape == (10,)
+    assert float(after.extra["class_mean"].sum()) == pytest.approx(1 - config.fixmatch.alignment_momentum)
 
 
 @pytest.mark.parametrize("method", ["barlow_twins", "byol", "dino", "fixmatch", "moco_v3", "vicreg"])
 def test_resume_is_bitwise_with_the_method_state(method, tmp_path, monkeypatch):
   """A 4-step run stopped after step 2 (as on SIGTERM) and resumed == 4 steps straight: parameters, optimizer,
   and the method's state: BYOL's and MoCo v3's momentum teachers, DINO's teacher and center, FixMatch's EMA
-  model (its strong views draw RandAugment's operations from the step's key). The same config: the momentum
+  model and running class distribution (its strong views draw RandAugment's operations from the step's key). The same config: the momentum
   and temperature schedules are functions of num_train_steps."""
   with monkeypatch.context() as patch:
     patch.setattr(preemption.StopRequest, "requested", lambda self, step: step == 2)
@@ -112,6 +118,14 @@ def test_evaluation_and_load_encoder_read_what_the_method_evaluates(method, read
   dataset = data.load(config.data)
   head = evaluate.head_accuracy(encoder.classify(dataset.test_images), dataset.test_labels)
   assert results["final"]["head"] == head and 0 < head < 1, (results["final"], head)
+  # A run saved before an option existed loads with its default (what it ran with) filled in.
+  saved = train.read_json(str(tmp_path / "config.json"))
+  del saved["fixmatch"]["alignment_momentum"]
+  with open(tmp_path / "config.json", "w") as f:
+    json.dump(saved, f)
+  older = jaxssl.load_encoder(str(tmp_path))
+  assert older.config.fixmatch.alignment_momentum == 0.999 and older.config.fixmatch.distribution_alignment
+  np.testing.assert_array_equal(older.embed(images), features)
 
 
 # Steps each trains at its digits config with test_train's narrower ConvNet (width 32), and the margin asserted.

@@ -28,14 +28,18 @@ class FixMatch(TeacherMethod):
   weak view's argmax where its confidence ≥ `threshold`). Weak: flip (config.augment.flip) + translate by up
   to `translate` of the side; strong: the same, then RandAugment (`num_ops` operations) and Cutout
   (`cutout` of the side). An EMA of the model with constant decay `ema_decay` is what evaluation reads (as
-  FixMatch and USB report); the loss does not read it. Logs the fraction of confident unlabelled images."""
+  FixMatch and USB report); the loss does not read it. With `distribution_alignment`, the weak view's
+  probabilities are aligned to a uniform class distribution before thresholding (`losses.distribution_alignment`,
+  its running mean of the model's predictions with momentum `alignment_momentum` kept in the state's `extra`).
+  Logs the fraction of confident unlabelled images."""
   streams = ("unlabelled", "labelled")
   classifies = True
 
   @staticmethod
   def default_config() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict({"threshold": 0.95, "unlabelled_weight": 1.0, "translate": 0.125,
-                                      "num_ops": 2, "cutout": 0.5, "ema_decay": 0.999, "evaluate": "teacher"})
+                                      "num_ops": 2, "cutout": 0.5, "ema_decay": 0.999, "evaluate": "teacher",
+                                      "distribution_alignment": False, "alignment_momentum": 0.999})
 
   def __init__(self, config: ml_collections.ConfigDict):
     super().__init__(config)
@@ -54,8 +58,16 @@ class FixMatch(TeacherMethod):
   def momentum(self, step):
     return jnp.asarray(self.options.ema_decay)
 
+  def init_extra(self, params, rest):
+    extra = super().init_extra(params, rest)
+    if self.options.distribution_alignment:  # The classifier's bias [C] gives the class count.
+      extra["class_mean"] = jnp.zeros(jax.tree.leaves(params["head"])[-1].shape[-1:])
+    return extra
+
+  def update_extra(self, extra, params, rest, step, terms):
+    return {**super().update_extra(extra, params, rest, step, terms), **terms}
+
   def train_loss(self, model, batch, key, axis_name, extra, step):
-    del extra
     o, flip = self.options, self.view_config.flip
     k_labelled, k_weak, k_strong = jax.random.split(key, 3)
     labelled = randaugment.weak_views(k_labelled, batch["labelled"], flip, o.translate, axis_name)
@@ -64,8 +76,13 @@ class FixMatch(TeacherMethod):
                                       axis_name)
     logits = model(jnp.concatenate([labelled, weak, strong]), train=True)  # One batch: shared BatchNorm statistics.
     b, u = len(labelled), len(weak)
-    terms = losses.fixmatch_terms(logits[:b], batch["label"], logits[b:b + u], logits[b + u:], o.threshold)
+    weak_probs, state = None, {}
+    if o.distribution_alignment:
+      weak_probs, state["class_mean"] = losses.distribution_alignment(
+          jax.nn.softmax(logits[b:b + u], -1), extra["class_mean"], o.alignment_momentum, step, axis_name)
+    terms = losses.fixmatch_terms(logits[:b], batch["label"], logits[b:b + u], logits[b + u:], o.threshold,
+                                  weak_probs)
     loss = terms["labelled"] + o.unlabelled_weight * terms["unlabelled"]
     accuracy = jnp.mean(jnp.argmax(logits[:b], -1) == batch["label"])
     return loss, {"fixmatch_labelled": terms["labelled"], "fixmatch_unlabelled": terms["unlabelled"],
-                  "mask_fraction": terms["mask_fraction"], "train_accuracy": accuracy}, {}
+                  "mask_fraction": terms["mask_fraction"], "train_accuracy": accuracy}, state
