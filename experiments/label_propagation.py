@@ -59,7 +59,10 @@ def evaluate_run(workdir: str, k: int) -> dict:
   from jaxssl import data, evaluate
 
   encoder = jaxssl.load_encoder(workdir)
-  config, dataset = encoder.config, data.load(encoder.config.data)
+  config = encoder.config
+  data_config = config.data.copy_and_resolve_references()
+  data_config.unlabelled_includes_labelled = False  # Each labelled image once in the graph, with its label.
+  dataset = data.load(data_config)
   normalise = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)
   labelled, unlabelled, test = (normalise(encoder.embed(a)) for a in (
       dataset.labelled_images, dataset.unlabelled_images, dataset.test_images))

@@ -397,16 +397,17 @@ def fixmatch_terms(logits_labelled: jax.Array, labels: jax.Array, logits_weak: j
 
 def distribution_alignment(probs: jax.Array, running_mean: jax.Array, momentum: float, step: jax.Array,
                            axis_name: str | None = None) -> tuple[jax.Array, jax.Array]:
-  """Distribution alignment towards a uniform class prior (ReMixMatch, Berthelot et al. 2020; USB's
-  `DistAlignEMAHook` with a uniform target).
+  """Distribution alignment towards a uniform class prior (ReMixMatch, Berthelot et al. 2020; as USB's
+  `DistAlignEMAHook` with a uniform target, but for how the first batches are weighted).
 
   probs: float [u, C], class probabilities of this device's unlabelled images (the weak view).
   running_mean: float [C], the moving average (`momentum`) of the global batch's mean of probs over the steps
     before this one, zeros at step 0; step: steps taken before this one.
-  The model's class distribution p_model is the running mean updated with this batch and bias-corrected,
-  new_mean / (1 − momentum^(step+1)) (so at step 0 it is this batch's mean, as USB starts it). Each row is
-  multiplied by (1/C) / p_model and renormalised: classes the model predicts more often than 1/C are damped.
-  Returns (aligned probabilities [u, C], new_mean [C]), both under stop-gradient.
+  The model's class distribution p_model is the running mean updated with this batch, divided by
+  1 − momentum^(step+1) so that it sums to 1 (at step 0: this batch's mean). Each batch weighs momentum^age;
+  USB instead starts from the first batch's mean, which then keeps weight momentum^steps. Each row is
+  multiplied by (1/C) / p_model (p_model floored at 1e-6) and renormalised: classes the model predicts more
+  often than 1/C are damped. Returns (aligned probabilities [u, C], new_mean [C]), both under stop-gradient.
   """
   probs = lax.stop_gradient(probs)
   new_mean = momentum * running_mean + (1.0 - momentum) * _global_batch_mean(probs, axis_name)

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxssl import checkpoint, train
+from jaxssl import checkpoint, config as config_lib, train
 from test_train import ROOT, final_params, tiny_config
 
 
@@ -176,6 +176,24 @@ def test_an_older_run_without_a_newer_option_resumes_and_a_set_one_is_compared()
   assert checkpoint.incompatible_keys(saved, config) == []
   saved["data"]["validation_size"] = 1000
   assert checkpoint.incompatible_keys(saved, config) == ["data.validation_size: 1000 -> 0"]
+
+
+def test_a_fixmatch_run_from_before_distribution_alignment_resumes_without_it_and_loads_with_the_defaults():
+  """A saved config lacking an option (here both of FixMatch's alignment options) reads as the defaults: a
+  resume without alignment is compatible, one with it is refused; values the run saved (None included) stay."""
+  config = config_lib.base_config("fixmatch")
+  saved = json.loads(config.to_json())
+  del saved["fixmatch"]["distribution_alignment"], saved["fixmatch"]["alignment_momentum"]
+  saved["fixmatch"]["threshold"], saved["imports"] = 0.8, None
+  filled = config_lib.with_defaults(saved)
+  assert filled["fixmatch"]["distribution_alignment"] is False and filled["fixmatch"]["alignment_momentum"] == 0.999
+  assert filled["fixmatch"]["threshold"] == 0.8 and filled["imports"] is None
+  saved["fixmatch"]["threshold"] = 0.95
+  assert checkpoint.incompatible_keys(saved, config) == []
+  config.fixmatch.distribution_alignment = True
+  then, now = config_lib.with_defaults(saved)["fixmatch"], json.loads(config.to_json())["fixmatch"]
+  assert then == {**now, "distribution_alignment": False}
+  assert checkpoint.incompatible_keys(saved, config) == [f"fixmatch: {then!r} -> {now!r}"]
 
 
 def test_a_checkpoint_written_before_method_state_existed_restores(tmp_path):

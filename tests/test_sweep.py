@@ -98,10 +98,10 @@ def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
   matrix = per_class.confusion(predicted, labels, len(names))
   assert protocol == "knn_k20" and matrix.sum() == len(labels) == 360 and matrix.shape == (10, 10)
   assert np.trace(matrix) / matrix.sum() == float(rows[3]["knn_k20"])
-  # Label propagation: over the labelled images alone it reproduces the run's kNN; with the 1437 unlabelled
-  # images and their propagated labels it still classifies above chance.
+  # Label propagation: over the labelled images alone it reproduces the run's kNN; with the 1387 others (the
+  # 1437 training images less the 50 labelled) and their propagated labels it still classifies above chance.
   spread = label_propagation.evaluate_run(os.path.join(out, "runs", "simclr_s0"), k=10)
-  assert spread["labelled"]["knn_k20"] == float(rows[3]["knn_k20"]) and spread["unlabelled"] == 1437
+  assert spread["labelled"]["knn_k20"] == float(rows[3]["knn_k20"]) and spread["unlabelled"] == 1387
   assert spread["propagated"]["knn_k20"] > 0.3 and spread["propagated"]["snn"] > 0.3, spread
   png = str(tmp_path / "probe.png")
   assert plot.plot_sweep(os.path.join(out, "results.csv"), "probe", png) == 2  # One line per method.
@@ -187,3 +187,25 @@ def test_labels_propagate_along_a_chain_of_neighbours_and_not_across_a_gap():
   assert list(scores.argmax(1)) == [1] * 11 + [0] * 11
   assert np.all(scores[:11, 1] > 0) and np.all(scores[:11, 0] == 0) and np.all(scores[11:, 1] == 0)
   assert scores[1, 1] > scores[10, 1]  # Nearer the labelled end, more of its class.
+
+
+def test_propagation_solves_the_normalised_graph_system():
+  """On 30 random points: the scores are the solution of (I − αS) Z = Y with S = D^-1/2 W D^-1/2, W the
+  symmetrised 5-NN graph with weights max(cos, 0)^3 and Y each labelled row's one-hot over its class's count."""
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(30, 4))
+  x /= np.linalg.norm(x, axis=1, keepdims=True)
+  labels = np.full(30, -1)
+  labels[[0, 1, 2]], labels[[3, 4]] = 0, 1
+  cos = x @ x.T
+  np.fill_diagonal(cos, -np.inf)
+  w = np.zeros((30, 30))
+  for i in range(30):
+    nearest = np.argsort(-cos[i])[:5]
+    w[i, nearest] = np.maximum(cos[i, nearest], 0) ** 3
+  w = w + w.T
+  s = w / np.sqrt(np.outer(w.sum(1), w.sum(1)))
+  y = np.stack([(labels == c) / np.sum(labels == c) for c in (0, 1)], 1)
+  expected = np.linalg.solve(np.eye(30) - 0.99 * s, y)
+  np.testing.assert_allclose(label_propagation.propagate(x, labels, 2, k=5, iterations=300), expected,
+                             rtol=1e-4, atol=1e-6)

@@ -79,8 +79,8 @@ def test_the_teacher_is_the_moving_average_of_the_student(method, devices):
 def test_resume_is_bitwise_with_the_method_state(method, tmp_path, monkeypatch):
   """A 4-step run stopped after step 2 (as on SIGTERM) and resumed == 4 steps straight: parameters, optimizer,
   and the method's state: BYOL's and MoCo v3's momentum teachers, DINO's teacher and center, FixMatch's EMA
-  model and running class distribution (its strong views draw RandAugment's operations from the step's key). The same config: the momentum
-  and temperature schedules are functions of num_train_steps."""
+  model and running class distribution (its strong views draw RandAugment's operations from the step's key).
+  The same config: the momentum and temperature schedules are functions of num_train_steps."""
   with monkeypatch.context() as patch:
     patch.setattr(preemption.StopRequest, "requested", lambda self, step: step == 2)
     assert train.train_and_evaluate(tiny(method), str(tmp_path / "resumed"))["preempted_at_step"] == 2

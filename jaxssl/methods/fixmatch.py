@@ -60,12 +60,15 @@ class FixMatch(TeacherMethod):
 
   def init_extra(self, params, rest):
     extra = super().init_extra(params, rest)
-    if self.options.distribution_alignment:  # The classifier's bias [C] gives the class count.
+    if self.options.distribution_alignment:  # As many classes as the classifier's outputs (its last dimension).
       extra["class_mean"] = jnp.zeros(jax.tree.leaves(params["head"])[-1].shape[-1:])
     return extra
 
   def update_extra(self, extra, params, rest, step, terms):
-    return {**super().update_extra(extra, params, rest, step, terms), **terms}
+    extra = super().update_extra(extra, params, rest, step, terms)
+    if self.options.distribution_alignment:
+      extra["class_mean"] = terms["class_mean"]
+    return extra
 
   def train_loss(self, model, batch, key, axis_name, extra, step):
     o, flip = self.options, self.view_config.flip
