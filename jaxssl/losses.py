@@ -386,8 +386,8 @@ def fixmatch_terms(logits_labelled: jax.Array, labels: jax.Array, logits_weak: j
   Per-device means: under `jax.shard_map` pmean over devices gives the global ones.
   """
   if weak_probs is None:
-    weak_probs = jax.nn.softmax(lax.stop_gradient(logits_weak), axis=-1)
-  weak_probs = lax.stop_gradient(weak_probs)
+    weak_probs = jax.nn.softmax(logits_weak, axis=-1)
+  weak_probs = lax.stop_gradient(weak_probs)  # The pseudo-labels and the mask get no gradient.
   confident = jnp.max(weak_probs, axis=-1) >= threshold
   per_image = optax.softmax_cross_entropy_with_integer_labels(logits_strong, jnp.argmax(weak_probs, axis=-1))
   return {"labelled": cross_entropy(logits_labelled, labels),
