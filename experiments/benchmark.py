@@ -3,10 +3,13 @@ of the same step, the input pipeline, the kNN / probe evaluation against scikit-
 
   python experiments/benchmark.py --quick          # < 5 min on a 2-core CPU (Zen 1: 0.07 TFLOP/s)
   python experiments/benchmark.py                  # the full settings below
+  python experiments/benchmark.py --rows=accelerator --sections=ceiling,step,peers,prefetch --peak_tflops=790
+                                                   # a GPU's rows (experiments/gpu_check.sh)
 
 Sections (each prints a markdown table; everything goes to `--out`, JSON):
-- ceiling: the dense matmul rate of this machine (jnp.dot of two 2048² fp32 matrices, best of 8; bf16 too on
-  an accelerator), measured in this run: every utilisation figure below is relative to it.
+- ceiling: the dense matmul rate of this machine (jnp.dot of two 2048² fp32 matrices, best of 8; on an
+  accelerator 8192² and bf16 too), measured in this run: `mfu` below is relative to it; `mfu_peak` to
+  `--peak_tflops` (the device's bf16 dense peak) where given.
 - step: the jaxssl train step of a config (`configs/<name>.py`) on random uint8 images of its shape: images/s
   (host images a step / step time), the median over `--repeats` timed runs of `--steps` steps after a
   warm-up, with the host batch sampling, host-to-device transfer and on-device augmentation included, as in
@@ -18,7 +21,9 @@ Sections (each prints a markdown table; everything goes to `--out`, JSON):
   ahead (`config.device_prefetch` 1, 2, 3; jaxssl's default is 2), alternating round by round in one process.
 - peers: the SimCLR/convnet step written with TF/Keras (`peers/simclr_tf.py`) and PyTorch
   (`peers/simclr_torch.py`) at the same batch and image size; jaxssl/peer ratios. Installs the peers'
-  requirements (`peers/requirements.txt`) if they are missing.
+  requirements (`peers/requirements.txt`) if they are missing. With `--rows=accelerator`: the SimCLR
+  ResNet-18 step at 32 px, batch 512, in PyTorch on the same device, float32 and bfloat16 (autocast), against
+  the step section's rows of the same dtype (no TF/Keras peer: the GPU image has no TensorFlow).
 - pipeline: host batches/s of jaxssl's input pipeline alone (the SimCLR/STL-10 setting) and its headroom
   over what the train step consumes.
 - knn: weighted kNN (k=20 and 200, T=0.07) on a random bank [N, 512] and queries, jaxssl (`evaluate.knn_predict`)
@@ -52,6 +57,17 @@ STEP_ROWS = [("simclr_stl10", {"batch_size": BATCH}), ("paws_stl10", {}),
              ("simclr_stl10", {**RESNET18_32PX, "batch_size": 256}), ("sesemi_cifar10", {})]
 QUICK_STEP_ROWS = [("simclr_stl10", {"batch_size": QUICK_BATCH}),
                    ("simclr_stl10", {**RESNET18_32PX, "batch_size": 32})]
+
+
+def accelerator_step_rows(quick: bool) -> list[tuple[str, dict, tuple[str, ...]]]:
+  """`--rows=accelerator` (experiments/gpu_check.sh), with the dtypes of each: SimCLR ResNet-18 (CIFAR stem) at
+  32 px, batch 512, in both (its PyTorch peer runs both); PAWS with WRN-28-2 at 32 px (paws_stl10's 250
+  unlabelled + 250 labelled images a step) and the seed convnet at 96 px, batch 512, in bfloat16, what a GPU run
+  would use. `quick` (a dry run on a CPU): batches of 64 (PAWS: 64 + 60 labelled)."""
+  batch, paws = (QUICK_BATCH, {"batch_size": QUICK_BATCH, "labelled_batch_size": 60}) if quick else (BATCH, {})
+  return [("simclr_stl10", {**RESNET18_32PX, "batch_size": batch}, ("float32", "bfloat16")),
+          ("paws_stl10", {"data.image_size": 32, "model.name": "wrn28_2", **paws}, ("bfloat16",)),
+          ("simclr_stl10", {"batch_size": batch}, ("bfloat16",))]
 
 
 # glibc malloc settings the tuning section compares. "reuse" keeps freed buffers (one arena, no mmap, no trim), so
@@ -125,6 +141,7 @@ def step_row(config_name: str, overrides: dict, steps: int, repeats: int, conv: 
 
   cpu_tricks.ENABLED = conv == "auto"  # "xla": no CPU trick at all (jaxssl.cpu_tricks).
   config = config_lib.from_file(os.path.join(ROOT, "configs", f"{config_name}.py"))
+  config.lock()  # As jaxssl.main reads a config: an override of an option that does not exist is an error.
   config.update_from_flattened_dict(overrides)
   config_lib.validate(config, jax.device_count(), jax.process_count())
   size, channels = config.data.image_size, 3
@@ -239,6 +256,11 @@ def ensure_peers() -> None:
                    check=True)
 
 
+def torch_device(device) -> str:
+  """PyTorch's name for the JAX device the step rows ran on: cuda for an NVIDIA GPU, else cpu."""
+  return "cuda" if device.platform in ("gpu", "cuda") else "cpu"
+
+
 def table(rows: list[dict], columns: list[str]) -> str:
   def fmt(v):
     return f"{v:.3g}" if isinstance(v, float) else str(v)
@@ -254,6 +276,10 @@ def main():
   parser.add_argument("--steps", type=int, default=None, help="steps per timed repeat")
   parser.add_argument("--repeats", type=int, default=None)
   parser.add_argument("--out", default=None, help="JSON file (default experiments/results/benchmark[_quick].json)")
+  parser.add_argument("--rows", default="default", choices=("default", "accelerator"),
+                      help="the step section's rows (and with accelerator, the peers section's)")
+  parser.add_argument("--peak_tflops", type=float, default=None,
+                      help="the device's bf16 dense peak, for mfu_peak (e.g. 790 measured on an H100 / H200)")
   parser.add_argument("--row", default=None, help=argparse.SUPPRESS)  # Internal: one step row, as JSON.
   args = parser.parse_args()
   steps = args.steps or (1 if args.quick else 3)
@@ -264,16 +290,22 @@ def main():
     print(json.dumps(step_row(name, overrides, steps, repeats, conv, *depth)))
     return
 
+  # On a GPU, JAX takes 75% of its memory when it starts, and the rows run in processes of their own beside this
+  # one: this process (the matmul ceiling) allocates as it needs; the rows start with the environment they had.
+  child_environ = dict(os.environ)
+  os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
   import jax
   sections = args.sections.split(",")
   device = jax.devices()[0]
   cpu = cpu_name()
   results = {"machine": {"platform": device.platform, "device": device.device_kind, "cpu": cpu,
                          "cpus": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__},
-             "quick": args.quick}
+             "quick": args.quick, "rows": args.rows, "peak_tflops": args.peak_tflops}
+  out = args.out or os.path.join(HERE, "results", "benchmark_quick.json" if args.quick else "benchmark.json")
+  os.makedirs(os.path.dirname(out), exist_ok=True)
   print(f"# jaxssl benchmark on {device.device_kind} ({device.platform}), {os.cpu_count()} × {cpu}, "
         f"jax {jax.__version__}")
-  dtypes = ["float32"] + (["bfloat16"] if device.platform != "cpu" else [])
+  dtypes = ["float32"] + (["bfloat16"] if device.platform != "cpu" or args.rows == "accelerator" else [])
   results["section_s"] = {}
   clock = {"section": None, "start": time.perf_counter()}
 
@@ -281,17 +313,20 @@ def main():
     now = time.perf_counter()
     if clock["section"] in sections:
       results["section_s"][clock["section"]] = now - clock["start"]
+      with open(out, "w") as f:  # After every section: a run stopped at a time limit keeps what it measured.
+        json.dump(results, f, indent=2)
     clock.update(section=section, start=now)
     return section in sections
 
   if begin("ceiling") or "step" in sections:
-    results["ceiling_flops"] = {d: matmul_ceiling(d) for d in dtypes}
+    n = 2048 if device.platform == "cpu" else 8192  # An accelerator needs large products to reach its rate.
+    results["ceiling_flops"] = {d: matmul_ceiling(d, n) for d in dtypes}
     ceiling = [{"dtype": d, "TFLOP/s": f / 1e12} for d, f in results["ceiling_flops"].items()]
     print("\n## Matmul ceiling\n" + table(ceiling, ["dtype", "TFLOP/s"]))
 
   from jaxssl.cpu_tricks import huge_page_malloc_env
-  tuned_env = huge_page_malloc_env(dict(os.environ), platform.libc_ver()) or dict(os.environ)
-  plain_env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+  tuned_env = huge_page_malloc_env(dict(child_environ), platform.libc_ver()) or dict(child_environ)
+  plain_env = {k: v for k, v in child_environ.items() if k != "GLIBC_TUNABLES"}
 
   measured = {}
 
@@ -304,17 +339,32 @@ def main():
       measured[key] = run_json(args, env)
     return dict(measured[key])
 
+  if args.rows == "accelerator":
+    step_rows = accelerator_step_rows(args.quick)
+  else:
+    step_rows = [(name, overrides, dtypes) for name, overrides in (QUICK_STEP_ROWS if args.quick else STEP_ROWS)]
+
+  def step_child(name, overrides, dtype):  # float32: the configs' default.
+    return child(name, overrides if dtype == "float32" else {**overrides, "dtype": dtype})
+
   if begin("step"):
     rows = []
-    for name, overrides in (QUICK_STEP_ROWS if args.quick else STEP_ROWS):
-      for dtype in dtypes:
-        row = child(name, overrides if dtype == "float32" else {**overrides, "dtype": dtype})  # The configs' default.
+    for name, overrides, row_dtypes in step_rows:
+      for dtype in row_dtypes:
+        try:
+          row = step_child(name, overrides, dtype)
+        except RuntimeError as e:  # A row that fails (say, out of memory) is reported; the others still run.
+          rows.append({"config": name, "overrides": overrides, "dtype": dtype, "error": str(e)[-2000:]})
+          print(f"  {name} {dtype}: FAILED\n{str(e)[-2000:]}", flush=True)
+          continue
         row["mfu"] = row["step_flops"] / row["step_s"] / results["ceiling_flops"][dtype]
+        if args.peak_tflops:
+          row["mfu_peak"] = row["step_flops"] / row["step_s"] / (args.peak_tflops * 1e12)
         rows.append(row)
-        print(f"  {name} {dtype}: {row['images_per_s']:.1f} img/s", flush=True)
+        print(f"  {name} {row['model']} {dtype}: {row['images_per_s']:.1f} img/s", flush=True)
     results["step"] = rows
     print("\n## Train step\n" + table(rows, ["method", "model", "image_size", "images_per_step", "dtype", "compile_s",
-                                             "step_s", "images_per_s", "mfu", "peak_rss_mb"]))
+                                             "step_s", "images_per_s", "mfu", "mfu_peak", "peak_rss_mb"]))
 
   if begin("tuning"):  # Before / after: XLA's convolution vs jaxssl's, three glibc malloc settings, tcmalloc.
     rows = []
@@ -348,17 +398,39 @@ def main():
           table(rows, ["device_prefetch", "step_s", "images_per_s", "speedup"]))
 
   if begin("peers"):
-    ensure_peers()
-    shape = [f"--batch_size={batch}", "--image_size=96", f"--steps={steps}", f"--repeats={repeats}"]
-    ours = child("simclr_stl10", {"batch_size": batch})
-    rows = [{"library": f"jaxssl (jax {jax.__version__})", "images_per_s": ours["images_per_s"],
-             "step_s": ours["step_s"], "peak_rss_mb": ours["peak_rss_mb"]}]
-    for script in ("simclr_tf.py", "simclr_torch.py"):
-      peer = run_json([sys.executable, os.path.join(HERE, "peers", script)] + shape, tuned_env)  # Same malloc.
-      rows.append({**peer, "jaxssl_ratio": ours["images_per_s"] / peer["images_per_s"]})
-    results["peers"] = {"batch_size": batch, "image_size": 96, "rows": rows}
-    print(f"\n## SimCLR / convnet step, batch {batch}, 96×96, 2 views\n" +
-          table(rows, ["library", "step_s", "images_per_s", "jaxssl_ratio"]))
+    if args.rows == "accelerator":  # PyTorch's ResNet-18 step on this device, both dtypes.
+      _, overrides, resnet_dtypes = step_rows[0]
+      rows = []
+      for dtype in resnet_dtypes:
+        try:
+          ours = step_child("simclr_stl10", overrides, dtype)
+          peer = run_json([sys.executable, os.path.join(HERE, "peers", "simclr_torch.py"), "--model=resnet18",
+                           f"--batch_size={overrides['batch_size']}", "--image_size=32",
+                           f"--device={torch_device(device)}", f"--dtype={dtype}", f"--steps={steps}",
+                           f"--repeats={repeats}"], tuned_env)
+        except RuntimeError as e:
+          rows.append({"library": "?", "dtype": dtype, "error": str(e)[-2000:]})
+          print(f"  peers {dtype}: FAILED\n{str(e)[-2000:]}", flush=True)
+          continue
+        rows += [{"library": f"jaxssl (jax {jax.__version__})", "dtype": dtype, "images_per_s": ours["images_per_s"],
+                  "step_s": ours["step_s"]}, {**peer, "jaxssl_ratio": ours["images_per_s"] / peer["images_per_s"]}]
+        print(f"  {dtype}: jaxssl {ours['images_per_s']:.1f} img/s, {peer['library']} {peer['images_per_s']:.1f} img/s",
+              flush=True)
+      results["peers"] = {"batch_size": overrides["batch_size"], "image_size": 32, "model": "resnet18", "rows": rows}
+      print(f"\n## SimCLR / ResNet-18 (CIFAR stem) step, batch {overrides['batch_size']}, 32×32, 2 views\n" +
+            table(rows, ["library", "dtype", "step_s", "images_per_s", "jaxssl_ratio"]))
+    else:
+      ensure_peers()
+      shape = [f"--batch_size={batch}", "--image_size=96", f"--steps={steps}", f"--repeats={repeats}"]
+      ours = child("simclr_stl10", {"batch_size": batch})
+      rows = [{"library": f"jaxssl (jax {jax.__version__})", "images_per_s": ours["images_per_s"],
+               "step_s": ours["step_s"], "peak_rss_mb": ours["peak_rss_mb"]}]
+      for script in ("simclr_tf.py", "simclr_torch.py"):
+        peer = run_json([sys.executable, os.path.join(HERE, "peers", script)] + shape, tuned_env)  # Same malloc.
+        rows.append({**peer, "jaxssl_ratio": ours["images_per_s"] / peer["images_per_s"]})
+      results["peers"] = {"batch_size": batch, "image_size": 96, "rows": rows}
+      print(f"\n## SimCLR / convnet step, batch {batch}, 96×96, 2 views\n" +
+            table(rows, ["library", "step_s", "images_per_s", "jaxssl_ratio"]))
 
   if begin("pipeline"):
     pipe = pipeline_row(batch, 96, 4 * batch if args.quick else 10000, 20 if args.quick else 50)
@@ -393,8 +465,6 @@ def main():
 
   begin(None)
   print("\nsection seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in results["section_s"].items()))
-  out = args.out or os.path.join(HERE, "results", "benchmark_quick.json" if args.quick else "benchmark.json")
-  os.makedirs(os.path.dirname(out), exist_ok=True)
   with open(out, "w") as f:
     json.dump(results, f, indent=2)
   print(f"\nwrote {out}")
