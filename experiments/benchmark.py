@@ -115,8 +115,10 @@ def cpu_name() -> str:
           f"{', ' + simd if simd else ''})")
 
 
-def matmul_ceiling(dtype: str = "float32", n: int = 2048, repeats: int = 8) -> float:
-  """Dense matmul FLOP/s of the default device: best of `repeats` jnp.dot of two n×n matrices."""
+def matmul_ceiling(dtype: str = "float32", n: int = 2048, repeats: int = 8, burst: int = 1) -> float:
+  """Dense matmul FLOP/s of the default device: the best of `repeats` timings of `burst` back-to-back jnp.dot of
+  two n×n matrices (a burst of several on an accelerator, where one product takes about a millisecond and
+  the dispatch would otherwise count)."""
   import jax
   import jax.numpy as jnp
   a = jax.random.normal(jax.random.key(0), (n, n), dtype)
@@ -125,8 +127,8 @@ def matmul_ceiling(dtype: str = "float32", n: int = 2048, repeats: int = 8) -> f
   best = float("inf")
   for _ in range(repeats):
     start = time.perf_counter()
-    dot(a, a).block_until_ready()
-    best = min(best, time.perf_counter() - start)
+    jax.block_until_ready([dot(a, a) for _ in range(burst)])
+    best = min(best, (time.perf_counter() - start) / burst)
   return 2 * n ** 3 / best
 
 
@@ -157,10 +159,13 @@ def step_row(config_name: str, overrides: dict, steps: int, repeats: int, conv: 
   step_fn = parallel.make_train_step(graphdef, tx, method, mesh, jax.random.key(0))
   batch_fn = data.make_batch_fn(dataset, method.batch_sizes(), 0, stratified=method.stratified_labels)
   start = time.perf_counter()
-  compiled = step_fn.lower(state, parallel.shard_batch(mesh, batch_fn(0))).compile()
+  lowered = step_fn.lower(state, parallel.shard_batch(mesh, batch_fn(0)))
+  compiled = lowered.compile()
   compile_s = time.perf_counter() - start
-  cost = compiled.cost_analysis()
-  flops = (cost[0] if isinstance(cost, list) else cost).get("flops", float("nan"))
+  # The FLOPs of the program as traced: on a GPU the compiled program's convolutions and many matmuls are
+  # cuDNN/cuBLAS custom calls, which XLA's cost analysis counts as -1 FLOP. On the CPU both agree.
+  first = lambda cost: (cost[0] if isinstance(cost, list) else cost or {}).get("flops", float("nan"))  # noqa: E731
+  flops, compiled_flops = first(lowered.cost_analysis()), first(compiled.cost_analysis())
   state, _ = compiled(state, parallel.shard_batch(mesh, batch_fn(0)))  # Warm-up.
   jax.block_until_ready(state)
   # device_prefetch a list: its depths alternate, round after round, in this one process (a side-by-side ratio).
@@ -181,6 +186,7 @@ def step_row(config_name: str, overrides: dict, steps: int, repeats: int, conv: 
           "method": config.method, "conv": conv, "device_prefetch": device_prefetch, "malloc": malloc_name(os.environ),
           "images_per_step": images, "devices": jax.device_count(), "dtype": config.dtype,
           "compile_s": compile_s, "step_s": step_s, "images_per_s": images / step_s, "step_flops": flops,
+          "compiled_step_flops": compiled_flops,
           "step_s_by_prefetch": {str(d): statistics.median(t) for d, t in times.items()},
           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -282,8 +288,9 @@ def main():
                       help="the device's bf16 dense peak, for mfu_peak (e.g. 790 measured on an H100 / H200)")
   parser.add_argument("--row", default=None, help=argparse.SUPPRESS)  # Internal: one step row, as JSON.
   args = parser.parse_args()
-  steps = args.steps or (1 if args.quick else 3)
-  repeats = args.repeats or (2 if args.quick else 3)
+  accelerator_rows = args.rows == "accelerator" and not args.quick  # Steps of milliseconds: longer windows.
+  steps = args.steps or (1 if args.quick else 20 if accelerator_rows else 3)
+  repeats = args.repeats or (2 if args.quick else 5 if accelerator_rows else 3)
   batch = QUICK_BATCH if args.quick else BATCH
   if args.row:  # A child process: one step row.
     name, overrides, conv, *depth = json.loads(args.row)
@@ -313,14 +320,14 @@ def main():
     now = time.perf_counter()
     if clock["section"] in sections:
       results["section_s"][clock["section"]] = now - clock["start"]
-      with open(out, "w") as f:  # After every section: a run stopped at a time limit keeps what it measured.
-        json.dump(results, f, indent=2)
+      with open(out, "w") as f:  # After every section (and every accelerator row): a run stopped at a time
+        json.dump(results, f, indent=2)  # limit keeps what it measured.
     clock.update(section=section, start=now)
     return section in sections
 
   if begin("ceiling") or "step" in sections:
     n = 2048 if device.platform == "cpu" else 8192  # An accelerator needs large products to reach its rate.
-    results["ceiling_flops"] = {d: matmul_ceiling(d, n) for d in dtypes}
+    results["ceiling_flops"] = {d: matmul_ceiling(d, n, burst=1 if device.platform == "cpu" else 10) for d in dtypes}
     ceiling = [{"dtype": d, "TFLOP/s": f / 1e12} for d, f in results["ceiling_flops"].items()]
     print("\n## Matmul ceiling\n" + table(ceiling, ["dtype", "TFLOP/s"]))
 
@@ -331,13 +338,22 @@ def main():
   measured = {}
 
   def child(name, overrides, env=None, conv="auto", tuned=True, device_prefetch=2):  # As jaxssl.main runs it.
-    args = [sys.executable, __file__, f"--row={json.dumps([name, overrides, conv, device_prefetch])}", f"--steps={steps}",
-            f"--repeats={repeats}"]
+    command = [sys.executable, __file__, f"--row={json.dumps([name, overrides, conv, device_prefetch])}",
+               f"--steps={steps}", f"--repeats={repeats}"]
     env = {**(tuned_env if tuned else plain_env), **(env or {})}
-    key = json.dumps([args, sorted(env.items())])
-    if key not in measured:  # The same row in two sections (e.g. step and peers) is measured once.
-      measured[key] = run_json(args, env)
+    key = json.dumps([command, sorted(env.items())])
+    if key not in measured:  # The same row in two sections (e.g. step and peers) is measured once; a failure too.
+      try:
+        measured[key] = run_json(command, env)
+      except RuntimeError as e:
+        measured[key] = e
+    if isinstance(measured[key], RuntimeError):
+      raise measured[key]
     return dict(measured[key])
+
+  def save():  # The JSON so far: a run stopped at a time limit keeps every row it measured.
+    with open(out, "w") as f:
+      json.dump(results, f, indent=2)
 
   if args.rows == "accelerator":
     step_rows = accelerator_step_rows(args.quick)
@@ -348,7 +364,7 @@ def main():
     return child(name, overrides if dtype == "float32" else {**overrides, "dtype": dtype})
 
   if begin("step"):
-    rows = []
+    rows = results["step"] = []
     for name, overrides, row_dtypes in step_rows:
       for dtype in row_dtypes:
         try:
@@ -358,11 +374,12 @@ def main():
           print(f"  {name} {dtype}: FAILED\n{str(e)[-2000:]}", flush=True)
           continue
         row["mfu"] = row["step_flops"] / row["step_s"] / results["ceiling_flops"][dtype]
-        if args.peak_tflops:
+        if args.peak_tflops and dtype == "bfloat16":  # The peak is the chip's bf16 rate.
           row["mfu_peak"] = row["step_flops"] / row["step_s"] / (args.peak_tflops * 1e12)
         rows.append(row)
-        print(f"  {name} {row['model']} {dtype}: {row['images_per_s']:.1f} img/s", flush=True)
-    results["step"] = rows
+        print(f"  {name} {row['model']} {dtype}: {row['images_per_s']:.1f} img/s, mfu {row['mfu']:.3f}, compile "
+              f"{row['compile_s']:.1f} s", flush=True)
+        save()
     print("\n## Train step\n" + table(rows, ["method", "model", "image_size", "images_per_step", "dtype", "compile_s",
                                              "step_s", "images_per_s", "mfu", "mfu_peak", "peak_rss_mb"]))
 
@@ -384,41 +401,33 @@ def main():
     print(f"\n## Tuning: SimCLR / convnet step, batch {batch}, 96×96\n" +
           table(rows, ["conv", "malloc", "step_s", "images_per_s", "speedup", "peak_rss_mb"]))
 
-  if begin("prefetch"):  # The step with and without the next batches' host-to-device copies started ahead.
-    measured_row = child("simclr_stl10", {"batch_size": batch}, device_prefetch=[1, 2, 3])  # Interleaved.
-    rows = []
-    for depth, step_s in measured_row["step_s_by_prefetch"].items():
-      rows.append({"device_prefetch": int(depth), "step_s": step_s,
-                   "images_per_s": measured_row["images_per_step"] / step_s})
-      print(f"  device_prefetch={depth}: {rows[-1]['images_per_s']:.1f} img/s", flush=True)
-    for row in rows:
-      row["speedup"] = row["images_per_s"] / rows[0]["images_per_s"]
-    results["prefetch"] = rows
-    print(f"\n## Device prefetch: SimCLR / convnet step, batch {batch}, 96×96 (1 = no prefetch)\n" +
-          table(rows, ["device_prefetch", "step_s", "images_per_s", "speedup"]))
-
   if begin("peers"):
     if args.rows == "accelerator":  # PyTorch's ResNet-18 step on this device, both dtypes.
-      _, overrides, resnet_dtypes = step_rows[0]
+      name, overrides, resnet_dtypes = next(row for row in step_rows if row[1].get("model.name") == "resnet18")
       rows = []
+      results["peers"] = {"batch_size": overrides["batch_size"], "image_size": 32, "model": "resnet18", "rows": rows}
       for dtype in resnet_dtypes:
         try:
-          ours = step_child("simclr_stl10", overrides, dtype)
+          ours = step_child(name, overrides, dtype)
+          rows.append({"library": f"jaxssl (jax {jax.__version__})", "dtype": dtype,
+                       "images_per_s": ours["images_per_s"], "step_s": ours["step_s"]})
+        except RuntimeError as e:
+          ours = None
+          rows.append({"library": "jaxssl", "dtype": dtype, "error": str(e)[-2000:]})
+        try:  # Run even where jaxssl's row failed.
           peer = run_json([sys.executable, os.path.join(HERE, "peers", "simclr_torch.py"), "--model=resnet18",
                            f"--batch_size={overrides['batch_size']}", "--image_size=32",
                            f"--device={torch_device(device)}", f"--dtype={dtype}", f"--steps={steps}",
                            f"--repeats={repeats}"], tuned_env)
+          rows.append({**peer, "jaxssl_ratio": ours["images_per_s"] / peer["images_per_s"] if ours else None})
         except RuntimeError as e:
-          rows.append({"library": "?", "dtype": dtype, "error": str(e)[-2000:]})
-          print(f"  peers {dtype}: FAILED\n{str(e)[-2000:]}", flush=True)
-          continue
-        rows += [{"library": f"jaxssl (jax {jax.__version__})", "dtype": dtype, "images_per_s": ours["images_per_s"],
-                  "step_s": ours["step_s"]}, {**peer, "jaxssl_ratio": ours["images_per_s"] / peer["images_per_s"]}]
-        print(f"  {dtype}: jaxssl {ours['images_per_s']:.1f} img/s, {peer['library']} {peer['images_per_s']:.1f} img/s",
-              flush=True)
-      results["peers"] = {"batch_size": overrides["batch_size"], "image_size": 32, "model": "resnet18", "rows": rows}
-      print(f"\n## SimCLR / ResNet-18 (CIFAR stem) step, batch {overrides['batch_size']}, 32×32, 2 views\n" +
-            table(rows, ["library", "dtype", "step_s", "images_per_s", "jaxssl_ratio"]))
+          rows.append({"library": "pytorch", "dtype": dtype, "error": str(e)[-2000:]})
+        for r in rows[-2:]:
+          result = f"FAILED {r['error']}" if "error" in r else f"{r['images_per_s']:.1f} img/s"
+          print(f"  {r['library']} {dtype}: {result}", flush=True)
+        save()
+      print(f"\n## SimCLR / ResNet-18 (CIFAR stem) step, batch {overrides['batch_size']}, 32×32, 2 views "
+            "(PyTorch eager)\n" + table(rows, ["library", "dtype", "step_s", "images_per_s", "jaxssl_ratio"]))
     else:
       ensure_peers()
       shape = [f"--batch_size={batch}", "--image_size=96", f"--steps={steps}", f"--repeats={repeats}"]
@@ -431,6 +440,21 @@ def main():
       results["peers"] = {"batch_size": batch, "image_size": 96, "rows": rows}
       print(f"\n## SimCLR / convnet step, batch {batch}, 96×96, 2 views\n" +
             table(rows, ["library", "step_s", "images_per_s", "jaxssl_ratio"]))
+
+  if begin("prefetch"):  # The step with and without the next batches' host-to-device copies started ahead.
+    # Interleaved; on an accelerator the convnet row in bfloat16, as the step section's.
+    precision = {"dtype": "bfloat16"} if args.rows == "accelerator" else {}
+    measured_row = child("simclr_stl10", {"batch_size": batch, **precision}, device_prefetch=[1, 2, 3])
+    rows = []
+    for depth, step_s in measured_row["step_s_by_prefetch"].items():
+      rows.append({"device_prefetch": int(depth), "step_s": step_s,
+                   "images_per_s": measured_row["images_per_step"] / step_s})
+      print(f"  device_prefetch={depth}: {rows[-1]['images_per_s']:.1f} img/s", flush=True)
+    for row in rows:
+      row["speedup"] = row["images_per_s"] / rows[0]["images_per_s"]
+    results["prefetch"] = rows
+    print(f"\n## Device prefetch: SimCLR / convnet step, batch {batch}, 96×96 (1 = no prefetch)\n" +
+          table(rows, ["device_prefetch", "step_s", "images_per_s", "speedup"]))
 
   if begin("pipeline"):
     pipe = pipeline_row(batch, 96, 4 * batch if args.quick else 10000, 20 if args.quick else 50)

@@ -3,7 +3,6 @@
 (`jaxssl.cpu_tricks`): the same XLA convolutions and matmuls as with the tricks switched off."""
 import os
 import re
-import sys
 
 import jax
 import numpy as np
@@ -130,12 +129,12 @@ def test_forward_mode_ad_through_every_encoder_off_the_cpu_tricks(encoder, monke
   assert float(np.abs(tangent).max()) > 0
 
 
-def test_the_gpu_check_benchmark_rows_are_valid_configs():
+def test_the_gpu_check_benchmark_rows_are_valid_configs(monkeypatch):
   """experiments/benchmark.py's step rows (the CPU table's and the GPU check's `--rows=accelerator`, full and
   quick) are configs with overrides that exist, validate on one device and build their model (as shapes), so
   that a renamed option fails here, not in the few minutes a GPU is lent."""
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  sys.path.insert(0, os.path.join(root, "experiments"))
+  monkeypatch.syspath_prepend(os.path.join(root, "experiments"))
   import benchmark  # pylint: disable=g-import-not-at-top
   rows = [(name, overrides, ("float32",)) for name, overrides in benchmark.STEP_ROWS + benchmark.QUICK_STEP_ROWS]
   rows += benchmark.accelerator_step_rows(quick=False) + benchmark.accelerator_step_rows(quick=True)
@@ -146,7 +145,7 @@ def test_the_gpu_check_benchmark_rows_are_valid_configs():
       config.lock()  # As benchmark.step_row reads it: an option that does not exist raises.
       config.update_from_flattened_dict({**overrides, "dtype": dtype})
       config_lib.validate(config, num_devices=1)
-      size = config.data.image_size
-      model = nnx.eval_shape(lambda: methods.create(config).build((size, size, 3), 10, nnx.Rngs(0)))
-      built.add((config.method, type(model.encoder).__name__, size, sum(methods.create(config).batch_sizes().values())))
+      size, method = config.data.image_size, methods.create(config)
+      model = nnx.eval_shape(lambda: method.build((size, size, 3), 10, nnx.Rngs(0)))
+      built.add((config.method, type(model.encoder).__name__, size, sum(method.batch_sizes().values())))
   assert {("simclr", "ResNet", 32, 512), ("paws", "WideResNet", 32, 500), ("simclr", "ConvNet", 96, 512)} <= built

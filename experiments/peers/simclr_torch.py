@@ -7,14 +7,16 @@ with probability 0.8: brightness 0.6, contrast and saturation 0.2, hue 0.2 as a 
 torch has no batched HSV op; greyscale with probability 0.2), the Keras baselines' convnet (4 × Conv 3×3/2
 VALID ReLU, width 128, Dense(128) ReLU), projector Linear(128) ReLU -> Linear(128), NT-Xent at T=0.1 over
 the 2B views, Adam 1e-3. Eager PyTorch (`torch.compile` with `--compile`); host batches are fed as uint8
-NumPy arrays and copied to `--device` in the step, as jaxssl's are.
+NumPy arrays and copied to `--device` in the step (on a GPU from pinned memory, without waiting: the next
+step's work queues while the GPU runs, as jaxssl's prefetched copies do), and the step never waits on the GPU.
 
 `--model=resnet18`: the step of the benchmark's accelerator rows instead (`configs/simclr_stl10.py` with
 ResNet-18 and the CIFAR stem at 32 px): torchvision's ResNet-18 layout with a 3×3/1 stem conv and no max-pool
 (bias-free convs, BatchNorm, global average pool, 512 features; 11,168,832 parameters, as jaxssl's), projector
-Linear(128) ReLU Linear(128). `--dtype=bfloat16`: the forward pass under CUDA/CPU autocast in bfloat16 and
-channels-last memory, PyTorch's usual mixed precision (parameters and optimizer in float32, as jaxssl's
-`config.dtype`).
+Linear(128) ReLU Linear(128). `--dtype=bfloat16`: the forward pass under CUDA/CPU autocast in bfloat16 (the
+views and the loss in float32), PyTorch's usual mixed precision (parameters and optimizer in float32, as jaxssl's
+`config.dtype`). On a GPU: channels-last memory and fused Adam in both dtypes, and in float32 TF32 for
+matmuls as for convolutions, the precision XLA uses for float32 there by default.
 
   python experiments/peers/simclr_torch.py --batch_size=512 --image_size=96 --steps=3 --repeats=3
   python experiments/peers/simclr_torch.py --model=resnet18 --image_size=32 --device=cuda --dtype=bfloat16
@@ -34,6 +36,15 @@ from torch.nn import functional as F
 
 GREY = torch.tensor([0.299, 0.587, 0.114])
 RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_CONSTANTS = {}
+
+
+def constants(device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+  """(grey weights, RGB->YIQ, YIQ->RGB) on `device`, copied there once (a copy in the step would wait for the
+  GPU)."""
+  if device not in _CONSTANTS:
+    _CONSTANTS[device] = tuple(t.to(device) for t in (GREY, RGB_TO_YIQ, torch.linalg.inv(RGB_TO_YIQ)))
+  return _CONSTANTS[device]
 
 
 def encoder_and_projector(image_size: int, channels: int, width: int = 128, features: int = 128) -> nn.Module:
@@ -85,14 +96,14 @@ def views(images: torch.Tensor, size: int) -> torch.Tensor:
   jit = x + u(-0.6, 0.6, 1, 1, 1)
   mean = jit.mean((1, 2, 3), keepdim=True)
   jit = (jit - mean) * u(0.8, 1.2, 1, 1, 1) + mean
-  grey_weights, yiq = GREY.to(device), RGB_TO_YIQ.to(device)
+  grey_weights, yiq, yiq_inverse = constants(device)
   grey = torch.einsum("bchw,c->bhw", jit.clamp(0, 1), grey_weights)[:, None]
   jit = (jit - grey) * u(0.8, 1.2, 1, 1, 1) + grey
   angle = u(-0.2, 0.2) * 2 * math.pi
   cos, sin, one = torch.cos(angle), torch.sin(angle), torch.ones(batch, device=device)
   rotate = torch.stack([torch.stack([one, zero, zero], 1), torch.stack([zero, cos, -sin], 1),
                         torch.stack([zero, sin, cos], 1)], 1)
-  hue = torch.linalg.inv(yiq) @ rotate @ yiq  # [B, 3, 3]
+  hue = yiq_inverse @ rotate @ yiq  # [B, 3, 3]
   jit = torch.einsum("bij,bjhw->bihw", hue, jit.clamp(0, 1)).clamp(0, 1)
   x = torch.where(u(0, 1, 1, 1, 1) < 0.8, jit, x)
   grey = torch.einsum("bchw,c->bhw", x, grey_weights)[:, None].expand_as(x)
@@ -103,7 +114,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> tor
   z = F.normalize(torch.cat([z1, z2]), dim=1)
   n = z1.shape[0]
   logits = z @ z.T / temperature - 1e9 * torch.eye(2 * n, device=z.device)
-  return F.cross_entropy(logits, torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device))
+  return F.cross_entropy(logits, torch.cat([torch.arange(n, 2 * n, device=z.device), torch.arange(n, device=z.device)]))
 
 
 def main():
@@ -119,18 +130,23 @@ def main():
   args = parser.parse_args()
   torch.manual_seed(0)
   device = torch.device(args.device)
+  cuda = device.type == "cuda"
   torch.backends.cudnn.benchmark = True  # Picks the fastest convolution algorithms for the step's fixed shapes.
+  torch.backends.cuda.matmul.allow_tf32 = True  # As cuDNN's convolutions (PyTorch's default) and XLA's float32.
   model = (resnet18_cifar_and_projector(3) if args.model == "resnet18" else encoder_and_projector(args.image_size, 3))
-  model = model.to(device, memory_format=torch.channels_last if args.dtype == "bfloat16" else torch.contiguous_format)
+  layout = torch.channels_last if cuda or args.dtype == "bfloat16" else torch.contiguous_format
+  model = model.to(device, memory_format=layout)
   forward = torch.compile(model) if args.compile else model
-  optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+  optimizer = torch.optim.Adam(model.parameters(), 1e-3, fused=cuda)
   autocast = torch.autocast(device.type, torch.bfloat16, enabled=args.dtype == "bfloat16")
-  sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
+  sync = torch.cuda.synchronize if cuda else lambda: None
 
   def train_step(images: np.ndarray) -> torch.Tensor:
-    x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2)  # The host batch is NHWC uint8, as jaxssl's.
+    x = torch.from_numpy(images)  # The host batch is NHWC uint8, as jaxssl's.
+    x = (x.pin_memory().to(device, non_blocking=True) if cuda else x).permute(0, 3, 1, 2)
+    v1, v2 = (views(x, args.image_size).contiguous(memory_format=layout) for _ in range(2))
     with autocast:
-      z1, z2 = forward(views(x, args.image_size)), forward(views(x, args.image_size))
+      z1, z2 = forward(v1), forward(v2)
     loss = nt_xent(z1.float(), z2.float())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
