@@ -36,11 +36,13 @@ QUICK=${QUICK:-}
 cd "$(dirname "$0")/.."
 log() { echo "== $*" | tee -a "$OUT/gpu_check.log"; }
 if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+    .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
 fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 JAX_PLATFORMS=${JAX_PLATFORMS:-cuda}
-python3 -c "import ml_collections, dm_pix" || { log "ml-collections or dm-pix is missing: bring their wheels in .whl/"; exit 1; }
+python3 -c "import ml_collections, dm_pix" ||
+  { log "ml-collections or dm-pix is missing: bring their wheels in .whl/"; exit 1; }
 FAILED=0
 step() {  # step LIMIT_S COMMAND...: runs it for at most LIMIT_S seconds and what is left of BUDGET_S.
   local limit=$1 left=$((BUDGET_S - SECONDS)); shift
