@@ -316,12 +316,15 @@ def main():
   results["section_s"] = {}
   clock = {"section": None, "start": time.perf_counter()}
 
+  def save():  # After every section and step row: a run stopped at a time limit keeps what it measured.
+    with open(out, "w") as f:
+      json.dump(results, f, indent=2)
+
   def begin(section):  # Wall seconds of each section, so a slow machine shows where a run's time goes.
     now = time.perf_counter()
     if clock["section"] in sections:
       results["section_s"][clock["section"]] = now - clock["start"]
-      with open(out, "w") as f:  # After every section (and every accelerator row): a run stopped at a time
-        json.dump(results, f, indent=2)  # limit keeps what it measured.
+      save()
     clock.update(section=section, start=now)
     return section in sections
 
@@ -350,10 +353,6 @@ def main():
     if isinstance(measured[key], RuntimeError):
       raise measured[key]
     return dict(measured[key])
-
-  def save():  # The JSON so far: a run stopped at a time limit keeps every row it measured.
-    with open(out, "w") as f:
-      json.dump(results, f, indent=2)
 
   if args.rows == "accelerator":
     step_rows = accelerator_step_rows(args.quick)
@@ -489,8 +488,7 @@ def main():
 
   begin(None)
   print("\nsection seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in results["section_s"].items()))
-  with open(out, "w") as f:
-    json.dump(results, f, indent=2)
+  save()
   print(f"\nwrote {out}")
 
 
