@@ -457,7 +457,7 @@ def main():
 
   if begin("pipeline"):
     pipe = pipeline_row(batch, 96, 4 * batch if args.quick else 10000, 20 if args.quick else 50)
-    consumed = next((r for r in results.get("step", []) if r["config"] == "simclr_stl10"), None)
+    consumed = next((r for r in results.get("step", []) if r["config"] == "simclr_stl10" and "error" not in r), None)
     if consumed and consumed["images_per_step"] == batch:
       pipe["headroom"] = pipe["batches_per_s"] * consumed["step_s"]
     results["pipeline"] = pipe

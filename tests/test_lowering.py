@@ -13,6 +13,7 @@ from flax import nnx
 
 import helpers
 from jaxssl import augment, config as config_lib, cpu_tricks, data, finetune, methods, parallel, train
+from test_train import ROOT, load_config
 
 PLATFORMS = ("cuda", "tpu")
 
@@ -133,15 +134,14 @@ def test_the_gpu_check_benchmark_rows_are_valid_configs(monkeypatch):
   """experiments/benchmark.py's step rows (the CPU table's and the GPU check's `--rows=accelerator`, full and
   quick) are configs with overrides that exist, validate on one device and build their model (as shapes), so
   that a renamed option fails here, not in the few minutes a GPU is lent."""
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  monkeypatch.syspath_prepend(os.path.join(root, "experiments"))
+  monkeypatch.syspath_prepend(os.path.join(ROOT, "experiments"))
   import benchmark  # pylint: disable=g-import-not-at-top
   rows = [(name, overrides, ("float32",)) for name, overrides in benchmark.STEP_ROWS + benchmark.QUICK_STEP_ROWS]
   rows += benchmark.accelerator_step_rows(quick=False) + benchmark.accelerator_step_rows(quick=True)
   built = set()
   for name, overrides, dtypes in rows:
     for dtype in dtypes:
-      config = config_lib.from_file(os.path.join(root, "configs", f"{name}.py"))
+      config = load_config(name)
       config.lock()  # As benchmark.step_row reads it: an option that does not exist raises.
       config.update_from_flattened_dict({**overrides, "dtype": dtype})
       config_lib.validate(config, num_devices=1)
