@@ -38,57 +38,89 @@ def to_float(images: jax.Array) -> jax.Array:
   return images.astype(jnp.float32) / 255.0
 
 
-def random_resized_crop(key: jax.Array, image: jax.Array, size: int, scale: tuple[float, float],
-                        ratio: tuple[float, float]) -> jax.Array:
-  """Crops a random box of area U(scale)·H·W and log-uniform aspect ratio, resized to [size, size, C].
+def uniforms(keys: jax.Array, bounds) -> jax.Array:
+  """U(low, high) for each key [n] and its (low, high) pair in `bounds` (n pairs) -> float32 [n].
 
-  A box that would not fit is clipped to the image (torchvision retries instead; the difference only
-  affects extreme ratio/scale draws).
+  Bit for bit what `jax.random.uniform(key, minval=low, maxval=high)` gives key by key, drawn in one batched
+  call: XLA compiles one random-bits program instead of one per draw (a view's draws compile 4-5× faster).
   """
+  low, high = (jnp.stack([jnp.asarray(pair[i], jnp.float32) for pair in bounds]) for i in (0, 1))
+  return jax.vmap(lambda k, lo, hi: jax.random.uniform(k, minval=lo, maxval=hi))(keys, low, high)
+
+
+def resized_crop(image: jax.Array, size: int, area_fraction: jax.Array, log_aspect: jax.Array,
+                 y_fraction: jax.Array, x_fraction: jax.Array) -> jax.Array:
+  """The box of area `area_fraction`·H·W and aspect ratio exp(`log_aspect`), at `y_fraction`/`x_fraction` of the
+  room left above and beside it, resized to [size, size, C]. A box that would not fit is clipped to the image
+  (torchvision retries instead; the difference only affects extreme ratio/scale draws)."""
   height, width, channels = image.shape
-  k_area, k_ratio, k_y, k_x = jax.random.split(key, 4)
-  area = height * width * jax.random.uniform(k_area, minval=scale[0], maxval=scale[1])
-  aspect = jnp.exp(jax.random.uniform(k_ratio, minval=jnp.log(ratio[0]), maxval=jnp.log(ratio[1])))
+  area = height * width * area_fraction
+  aspect = jnp.exp(log_aspect)
   crop_w = jnp.clip(jnp.sqrt(area * aspect), 1.0, width)
   crop_h = jnp.clip(jnp.sqrt(area / aspect), 1.0, height)
-  y0 = jax.random.uniform(k_y) * (height - crop_h)
-  x0 = jax.random.uniform(k_x) * (width - crop_w)
+  y0 = y_fraction * (height - crop_h)
+  x0 = x_fraction * (width - crop_w)
   zoom = jnp.array([size / crop_h, size / crop_w])
   return jax.image.scale_and_translate(image, (size, size, channels), (0, 1), zoom,
                                        -jnp.array([y0, x0]) * zoom, method="linear", antialias=True)
 
 
-def color_jitter(key: jax.Array, image: jax.Array, cfg: ViewConfig) -> jax.Array:
-  """Brightness, contrast, then (RGB only) saturation and hue, with random strengths; clipped to [0, 1]."""
-  k_b, k_c, k_s, k_h = jax.random.split(key, 4)
-  image = pix.random_brightness(k_b, image, cfg.brightness)
-  image = pix.random_contrast(k_c, image, 1 - cfg.contrast, 1 + cfg.contrast)
+def _crop_bounds(scale: tuple[float, float], ratio: tuple[float, float]) -> list:
+  """The (low, high) of `resized_crop`'s four draws: area fraction, log aspect ratio, y and x fractions."""
+  return [scale, (jnp.log(ratio[0]), jnp.log(ratio[1])), (0.0, 1.0), (0.0, 1.0)]
+
+
+def random_resized_crop(key: jax.Array, image: jax.Array, size: int, scale: tuple[float, float],
+                        ratio: tuple[float, float]) -> jax.Array:
+  """Crops a random box of area U(scale)·H·W and log-uniform aspect ratio, resized to [size, size, C]."""
+  return resized_crop(image, size, *uniforms(jax.random.split(key, 4), _crop_bounds(scale, ratio)))
+
+
+def adjust_colors(image: jax.Array, delta_brightness: jax.Array, contrast: jax.Array, saturation: jax.Array,
+                  delta_hue: jax.Array) -> jax.Array:
+  """Brightness + delta, contrast × factor, then (RGB only) saturation × factor and hue + delta (a turn's
+  fraction), as dm-pix's adjust_*; clipped to [0, 1]."""
+  image = pix.adjust_contrast(pix.adjust_brightness(image, delta_brightness), contrast)
   if image.shape[-1] == 3:
-    image = pix.random_saturation(k_s, jnp.clip(image, 0, 1), 1 - cfg.saturation, 1 + cfg.saturation)
-    image = pix.random_hue(k_h, image, cfg.hue)
+    image = pix.adjust_hue(pix.adjust_saturation(jnp.clip(image, 0, 1), saturation), delta_hue)
   return jnp.clip(image, 0.0, 1.0)
 
 
-def _with_probability(key: jax.Array, p: float, transformed: jax.Array, image: jax.Array) -> jax.Array:
-  return jnp.where(jax.random.uniform(key) < p, transformed, image)
+def _jitter_bounds(cfg: ViewConfig) -> list:
+  """The (low, high) of `adjust_colors`'s draws: brightness delta, contrast, saturation, hue delta."""
+  return [(-cfg.brightness, cfg.brightness), (1 - cfg.contrast, 1 + cfg.contrast),
+          (1 - cfg.saturation, 1 + cfg.saturation), (-cfg.hue, cfg.hue)]
+
+
+def color_jitter(key: jax.Array, image: jax.Array, cfg: ViewConfig) -> jax.Array:
+  """Brightness, contrast, then (RGB only) saturation and hue, with random strengths; clipped to [0, 1]."""
+  return adjust_colors(image, *uniforms(jax.random.split(key, 4), _jitter_bounds(cfg)))
 
 
 def view(key: jax.Array, image: jax.Array, cfg: ViewConfig, size: int) -> jax.Array:
-  """One augmented view of one uint8 or float image [H, W, C] -> float32 [size, size, C] in [0, 1]."""
+  """One augmented view of one uint8 or float image [H, W, C] -> float32 [size, size, C] in [0, 1].
+
+  Its 13 random numbers are drawn in one call (`uniforms`), with the keys and values that `random_resized_crop`,
+  a flip, `color_jitter`, grayscale and blur would draw one by one.
+  """
   keys = jax.random.split(key, 8)
+  crop_keys, jitter_keys = jax.vmap(lambda k: jax.random.split(k, 4))(keys[jnp.array([0, 3])])
+  u = uniforms(jnp.concatenate([crop_keys, jitter_keys, keys[jnp.array([1, 2, 4, 5, 6])]]),
+               _crop_bounds(cfg.crop_scale, cfg.crop_ratio) + _jitter_bounds(cfg)
+               + [(0.0, 1.0), (0.0, 1.0), (0.0, 1.0), (0.1, 2.0), (0.0, 1.0)])
+  crop, jitter, (flip, apply_jitter, apply_grey, sigma, apply_blur) = u[:4], u[4:8], u[8:]
   image = image.astype(jnp.float32) / 255.0 if image.dtype == jnp.uint8 else image
-  image = random_resized_crop(keys[0], image, size, cfg.crop_scale, cfg.crop_ratio)
+  image = resized_crop(image, size, *crop)
   if cfg.flip:
-    image = pix.random_flip_left_right(keys[1], image)
+    image = jnp.where(flip < 0.5, image[:, ::-1], image)
   if cfg.jitter_prob > 0:
-    image = _with_probability(keys[2], cfg.jitter_prob, color_jitter(keys[3], image, cfg), image)
+    image = jnp.where(apply_jitter < cfg.jitter_prob, adjust_colors(image, *jitter), image)
   if cfg.grayscale_prob > 0 and image.shape[-1] == 3:
     grey = jnp.broadcast_to(pix.rgb_to_grayscale(image, keep_dims=True), image.shape)
-    image = _with_probability(keys[4], cfg.grayscale_prob, grey, image)
+    image = jnp.where(apply_grey < cfg.grayscale_prob, grey, image)
   if cfg.blur_prob > 0:
-    sigma = jax.random.uniform(keys[5], minval=0.1, maxval=2.0)
     kernel = max(3, (size // 10) | 1)
-    image = _with_probability(keys[6], cfg.blur_prob, pix.gaussian_blur(image, sigma, kernel), image)
+    image = jnp.where(apply_blur < cfg.blur_prob, pix.gaussian_blur(image, sigma, kernel), image)
   return image
 
 

@@ -1,4 +1,5 @@
 """On-device views: determinism, per-example randomness, ranges, and the crop's geometry."""
+import dm_pix as pix
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,6 +33,40 @@ def test_views_deterministic_and_per_example():
 def test_views_resize_and_grayscale_input():
   v = views(jax.random.key(0), _images(channels=1), augment.ViewConfig(), size=8)
   assert v.shape == (6, 8, 8, 1)
+
+
+def test_one_batched_draw_gives_what_one_draw_a_key_gives():
+  """`augment.uniforms` is bit for bit jax.random.uniform key by key, and a view is what dm-pix's random ops,
+  drawing one number at a time from the same keys, give: the stream every recorded result was trained on."""
+  keys = jax.random.split(jax.random.key(5), 4)
+  bounds = [(0.25, 1.0), (jnp.log(3 / 4), jnp.log(4 / 3)), (-0.6, 0.6), (0.1, 2.0)]
+  np.testing.assert_array_equal(jax.jit(lambda k: augment.uniforms(k, bounds))(keys),
+                                [jax.random.uniform(k, minval=lo, maxval=hi) for k, (lo, hi) in zip(keys, bounds)])
+
+  def one_draw_at_a_time(key, image, cfg, size):
+    keys = jax.random.split(key, 8)
+    k_area, k_ratio, k_y, k_x = jax.random.split(keys[0], 4)
+    area = jax.random.uniform(k_area, minval=cfg.crop_scale[0], maxval=cfg.crop_scale[1])
+    log_aspect = jax.random.uniform(k_ratio, minval=jnp.log(cfg.crop_ratio[0]), maxval=jnp.log(cfg.crop_ratio[1]))
+    image = augment.resized_crop(augment.to_float(image), size, area, log_aspect, jax.random.uniform(k_y),
+                                 jax.random.uniform(k_x))
+    image = pix.random_flip_left_right(keys[1], image)
+    k_b, k_c, k_s, k_h = jax.random.split(keys[3], 4)
+    jittered = pix.random_contrast(k_c, pix.random_brightness(k_b, image, cfg.brightness), 1 - cfg.contrast,
+                                   1 + cfg.contrast)
+    jittered = pix.random_hue(k_h, pix.random_saturation(k_s, jnp.clip(jittered, 0, 1), 1 - cfg.saturation,
+                                                         1 + cfg.saturation), cfg.hue)
+    image = jnp.where(jax.random.uniform(keys[2]) < cfg.jitter_prob, jnp.clip(jittered, 0, 1), image)
+    grey = jnp.broadcast_to(pix.rgb_to_grayscale(image, keep_dims=True), image.shape)
+    image = jnp.where(jax.random.uniform(keys[4]) < cfg.grayscale_prob, grey, image)
+    blurred = pix.gaussian_blur(image, jax.random.uniform(keys[5], minval=0.1, maxval=2.0), 3)
+    return jnp.where(jax.random.uniform(keys[6]) < cfg.blur_prob, blurred, image)
+
+  images = _images(n=16)
+  cfg = augment.ViewConfig(blur_prob=0.5, grayscale_prob=0.5, jitter_prob=0.5)
+  keys = augment.example_keys(jax.random.key(2), 16)
+  expected = jax.jit(jax.vmap(lambda k, x: one_draw_at_a_time(k, x, cfg, 12)))(keys, images)
+  np.testing.assert_array_equal(views(jax.random.key(2), images, cfg, size=12), expected)
 
 
 def test_full_crop_without_jitter_is_identity():
