@@ -77,13 +77,32 @@ def random_resized_crop(key: jax.Array, image: jax.Array, size: int, scale: tupl
   return resized_crop(image, size, *uniforms(jax.random.split(key, 4), _crop_bounds(scale, ratio)))
 
 
+def hsv_planes(image: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Hue, saturation and value planes [H, W] in [0, 1] of an RGB image [H, W, 3]: dm-pix's formulas, with the hue's
+  formula picked by comparing the channels with each other, not with their maximum. dm-pix tests `max == green`,
+  and XLA may compute the green channel twice, rounding differently (e.g. a multiply-add contracted in one fusion
+  only): then the test fails and the pixel gets the blue formula, a hue up to a third of a turn off. A
+  comparison between channels errs only at near-ties, where the formulas agree."""
+  red, green, blue = image[..., 0], image[..., 1], image[..., 2]
+  value = jnp.maximum(jnp.maximum(red, green), blue)
+  range_ = value - jnp.minimum(jnp.minimum(red, green), blue)
+  saturation = jnp.where(value > 0, range_ / jnp.where(value > 0, value, 1.0), 0.0)
+  norm = 1.0 / (6.0 * jnp.where(range_ > 0, range_, 1.0))
+  hue = jnp.where((red >= green) & (red >= blue), norm * (green - blue),
+                  jnp.where(green >= blue, norm * (blue - red) + 2.0 / 6.0, norm * (red - green) + 4.0 / 6.0))
+  return jnp.where(range_ > 0, hue, 0.0) + (hue < 0.0), saturation, value
+
+
 def adjust_colors(image: jax.Array, delta_brightness: jax.Array, contrast: jax.Array, saturation: jax.Array,
                   delta_hue: jax.Array) -> jax.Array:
   """Brightness + delta, contrast × factor, then (RGB only) saturation × factor and hue + delta (a turn's
-  fraction), as dm-pix's adjust_*; clipped to [0, 1]."""
+  fraction), as dm-pix's adjust_* (through `hsv_planes`); clipped to [0, 1]."""
   image = pix.adjust_contrast(pix.adjust_brightness(image, delta_brightness), contrast)
   if image.shape[-1] == 3:
-    image = pix.adjust_hue(pix.adjust_saturation(jnp.clip(image, 0, 1), saturation), delta_hue)
+    hue, sat, value = hsv_planes(jnp.clip(image, 0, 1))
+    image = pix.hsv_to_rgb(jnp.stack([hue, jnp.clip(sat * saturation, 0.0, 1.0), value], -1))
+    hue, sat, value = hsv_planes(image)
+    image = pix.hsv_to_rgb(jnp.stack([(hue + delta_hue) % 1.0, sat, value], -1))
   return jnp.clip(image, 0.0, 1.0)
 
 
