@@ -81,7 +81,7 @@ def hsv_planes(image: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
   """Hue, saturation and value planes [H, W] in [0, 1] of an RGB image [H, W, 3]: dm-pix's formulas, with the hue's
   formula picked by comparing the channels with each other, not with their maximum. dm-pix tests `max == green`,
   and XLA may compute the green channel twice, rounding differently (e.g. a multiply-add contracted in one fusion
-  only): then the test fails and the pixel gets the blue formula, a hue up to a third of a turn off. A
+  only): then the test fails and the pixel gets the blue formula, a hue up to half a turn off. A
   comparison between channels errs only at near-ties, where the formulas agree."""
   red, green, blue = image[..., 0], image[..., 1], image[..., 2]
   value = jnp.maximum(jnp.maximum(red, green), blue)
