@@ -66,17 +66,6 @@ def resized_crop(image: jax.Array, size: int, area_fraction: jax.Array, log_aspe
                                        -jnp.array([y0, x0]) * zoom, method="linear", antialias=True)
 
 
-def _crop_bounds(scale: tuple[float, float], ratio: tuple[float, float]) -> list:
-  """The (low, high) of `resized_crop`'s four draws: area fraction, log aspect ratio, y and x fractions."""
-  return [scale, (jnp.log(ratio[0]), jnp.log(ratio[1])), (0.0, 1.0), (0.0, 1.0)]
-
-
-def random_resized_crop(key: jax.Array, image: jax.Array, size: int, scale: tuple[float, float],
-                        ratio: tuple[float, float]) -> jax.Array:
-  """Crops a random box of area U(scale)·H·W and log-uniform aspect ratio, resized to [size, size, C]."""
-  return resized_crop(image, size, *uniforms(jax.random.split(key, 4), _crop_bounds(scale, ratio)))
-
-
 def hsv_planes(image: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
   """Hue, saturation and value planes [H, W] in [0, 1] of an RGB image [H, W, 3]: dm-pix's formulas, with the hue's
   formula picked by comparing the channels with each other, not with their maximum. dm-pix tests `max == green`,
@@ -106,28 +95,21 @@ def adjust_colors(image: jax.Array, delta_brightness: jax.Array, contrast: jax.A
   return jnp.clip(image, 0.0, 1.0)
 
 
-def _jitter_bounds(cfg: ViewConfig) -> list:
-  """The (low, high) of `adjust_colors`'s draws: brightness delta, contrast, saturation, hue delta."""
-  return [(-cfg.brightness, cfg.brightness), (1 - cfg.contrast, 1 + cfg.contrast),
-          (1 - cfg.saturation, 1 + cfg.saturation), (-cfg.hue, cfg.hue)]
-
-
-def color_jitter(key: jax.Array, image: jax.Array, cfg: ViewConfig) -> jax.Array:
-  """Brightness, contrast, then (RGB only) saturation and hue, with random strengths; clipped to [0, 1]."""
-  return adjust_colors(image, *uniforms(jax.random.split(key, 4), _jitter_bounds(cfg)))
-
-
 def view(key: jax.Array, image: jax.Array, cfg: ViewConfig, size: int) -> jax.Array:
   """One augmented view of one uint8 or float image [H, W, C] -> float32 [size, size, C] in [0, 1].
 
-  Its 13 random numbers are drawn in one call (`uniforms`), with the keys and values that `random_resized_crop`,
-  a flip, `color_jitter`, grayscale and blur would draw one by one.
+  Its 13 random numbers are drawn in one call (`uniforms`), from the keys that drew them one at a time before
+  (tests/test_augment.py checks the stream): the crop from split(keys[0], 4), the jitter from split(keys[3], 4).
   """
   keys = jax.random.split(key, 8)
   crop_keys, jitter_keys = jax.vmap(lambda k: jax.random.split(k, 4))(keys[jnp.array([0, 3])])
-  u = uniforms(jnp.concatenate([crop_keys, jitter_keys, keys[jnp.array([1, 2, 4, 5, 6])]]),
-               _crop_bounds(cfg.crop_scale, cfg.crop_ratio) + _jitter_bounds(cfg)
-               + [(0.0, 1.0), (0.0, 1.0), (0.0, 1.0), (0.1, 2.0), (0.0, 1.0)])
+  # Crop (area, log aspect, y, x); jitter (brightness, contrast, saturation, hue); flip; whether to jitter,
+  # grey; blur's sigma; whether to blur.
+  u = uniforms(jnp.concatenate([crop_keys, jitter_keys, keys[jnp.array([1, 2, 4, 5, 6])]]), [
+      cfg.crop_scale, (jnp.log(cfg.crop_ratio[0]), jnp.log(cfg.crop_ratio[1])), (0.0, 1.0), (0.0, 1.0),
+      (-cfg.brightness, cfg.brightness), (1 - cfg.contrast, 1 + cfg.contrast),
+      (1 - cfg.saturation, 1 + cfg.saturation), (-cfg.hue, cfg.hue),
+      (0.0, 1.0), (0.0, 1.0), (0.0, 1.0), (0.1, 2.0), (0.0, 1.0)])
   crop, jitter, (flip, apply_jitter, apply_grey, sigma, apply_blur) = u[:4], u[4:8], u[8:]
   image = image.astype(jnp.float32) / 255.0 if image.dtype == jnp.uint8 else image
   image = resized_crop(image, size, *crop)
