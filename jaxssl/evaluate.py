@@ -23,20 +23,25 @@ def extract_features(embed: Callable[[jax.Array], jax.Array], images: np.ndarray
   """Features [sum_p N_p, D] of every process's uint8 images [N_p, H, W, C], in process order, on every
   process (with one process: the features of `images`). Every process must call it, with its own images.
 
-  `embed` maps a global batch sharded over `data` to its features. Each process feeds batch_size / P rows a
-  batch, padded to that fixed size, so `embed` compiles once.
+  `embed` maps a global batch sharded over `data` to its features, or to a tuple of such arrays (features
+  and logits, from one pass: `parallel.make_embed_fn(..., logits=True)`), and then so does this. Each process
+  feeds batch_size / P rows a batch, padded to that fixed size, so `embed` compiles once.
   """
   procs = jax.process_count()
   local_size = -(-batch_size // mesh.devices.size) * mesh.devices.size // procs
   counts = parallel.gather_rows(np.array([len(images)]))
-  parts = [[] for _ in range(procs)]
+  batches = []  # Each: embed's output, every array as [procs, local_size, D].
   for start in range(0, max(int(counts.max()), 1), local_size):
     chunk = images[start:start + local_size]
     padded = np.concatenate([chunk, np.zeros((local_size - len(chunk), *images.shape[1:]), images.dtype)])
-    features = parallel.to_host(embed(parallel.shard_batch(mesh, {"x": padded})["x"]))
-    for p, rows in enumerate(features.reshape(procs, local_size, -1)):
-      parts[p].append(rows)
-  return np.concatenate([np.concatenate(rows)[:n] for rows, n in zip(parts, counts)]).astype(np.float32)
+    outputs = embed(parallel.shard_batch(mesh, {"x": padded})["x"])
+    batches.append(jax.tree.map(lambda x: parallel.to_host(x).reshape(procs, local_size, -1), outputs))
+
+  def rows_in_process_order(*parts):
+    per_process = np.concatenate(parts, axis=1)  # [procs, batches × local_size, D]
+    return np.concatenate([rows[:n] for rows, n in zip(per_process, counts)]).astype(np.float32)
+
+  return jax.tree.map(rows_in_process_order, *batches)
 
 
 @functools.partial(jax.jit, static_argnames=("num_classes", "ks", "temperature", "weighted", "chunk_size"))

@@ -117,9 +117,12 @@ def make_embed_fn(graphdef: nnx.GraphDef, mesh: jax.sharding.Mesh, preprocess: C
                   logits: bool = False) -> Callable:
   """Returns jitted (params, rest, uint8 images [B, H, W, C] sharded over `data`) -> features [B, D],
   running `model.encoder.representation(preprocess(images))` (eval mode) on every device's rows; with
-  `logits`, the whole model's output `model(preprocess(images))` instead (a classifier's logits [B, K])."""
+  `logits`, (features, the whole model's output `model(preprocess(images))`: a classifier's logits [B, K])
+  from one program, where the encoder's layers that both read run once (XLA merges the common ops)."""
   def embed(params, rest, images):
     model = nnx.merge(graphdef, params, rest)
-    return model(preprocess(images)) if logits else model.encoder.representation(preprocess(images))
+    x = preprocess(images)
+    features = model.encoder.representation(x)
+    return (features, model(x)) if logits else features
 
   return jax.jit(jax.shard_map(embed, mesh=mesh, in_specs=(P(), P(), P(DATA)), out_specs=P(DATA)))

@@ -51,7 +51,8 @@ class TrainedEncoder:
     `head` evaluation reads them; only for methods that train a classifier."""
     if not self.classifies:
       raise ValueError(f"{self.config.method!r} trains no classifier; use embed() with a probe or kNN instead.")
-    return evaluate.extract_features(self._classify, self._check(images), self.mesh, batch_size)
+    _, logits = evaluate.extract_features(self._classify, self._check(images), self.mesh, batch_size)
+    return logits
 
   def _check(self, images) -> np.ndarray:
     images = np.asarray(images)

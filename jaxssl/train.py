@@ -59,18 +59,18 @@ def evaluate_state(embed, state: parallel.TrainState, dataset: data.Dataset, mes
   """(accuracies, choices) of `evaluate.evaluate_features` for the encoder in `state` that `method` evaluates
   (`eval_variables`: the student, or a teacher) with the labelled split as bank / probe train set, on the
   whole test split: each process embeds its test shard and a 1/P part of the labelled set. With `classify`
-  (`make_embed_fn(..., logits=True)` of a method that `classifies`), also `head`: its classifier's accuracy."""
+  (`make_embed_fn(..., logits=True)` of a method that `classifies`: features and logits in one pass over the
+  test images), also `head`: its classifier's accuracy."""
   variables = method.eval_variables(state.params, state.rest, state.extra)
-  features = functools.partial(embed, *variables)
   own = data.process_shard(dataset.labelled_images, (jax.process_index(), jax.process_count()))
-  bank = evaluate.extract_features(features, own, mesh, eval_config.batch_size)
-  test = evaluate.extract_features(features, dataset.test_images, mesh, eval_config.batch_size)
+  bank = evaluate.extract_features(functools.partial(embed, *variables), own, mesh, eval_config.batch_size)
+  test_embed = functools.partial(classify or embed, *variables)
+  test = evaluate.extract_features(test_embed, dataset.test_images, mesh, eval_config.batch_size)
+  test, logits = test if classify is not None else (test, None)
   test_labels = parallel.gather_rows(dataset.test_labels)
   accuracies, choices = evaluate.evaluate_features(bank, dataset.labelled_labels, test, test_labels,
                                                    dataset.num_classes, eval_config)
-  if classify is not None:
-    logits = evaluate.extract_features(functools.partial(classify, *variables), dataset.test_images, mesh,
-                                       eval_config.batch_size)
+  if logits is not None:
     accuracies["head"] = evaluate.head_accuracy(logits, test_labels)
   return accuracies, choices
 

@@ -89,7 +89,8 @@ def test_probe_gradient_is_autodiffs_gradient_of_the_probe_loss():
 
 def test_evaluation_leaves_encoder_bit_identical(devices):
   config = config_lib.base_config("supervised")
-  model = models.EncoderAndHead(models.build_encoder(config.model, 1, 32, nnx.Rngs(0)), nnx.Linear(128, 3, rngs=nnx.Rngs(1)))
+  model = models.EncoderAndHead(models.build_encoder(config.model, 1, 32, nnx.Rngs(0)),
+                                models.MLP(128, (3,), rngs=nnx.Rngs(1)))
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   before = jax.tree.map(np.array, params)
   mesh = parallel.make_mesh(devices)
@@ -105,6 +106,13 @@ def test_evaluation_leaves_encoder_bit_identical(devices):
   # Features of the padded, sharded extraction equal a plain forward pass.
   direct = model.encoder(augment.to_float(images))
   np.testing.assert_allclose(features, direct, rtol=1e-5, atol=1e-5)
+  # With the classifier's logits (one pass for both, as a run's `head` evaluation reads them): the same
+  # features to the bit, and the logits of the model's own forward pass.
+  both = functools.partial(parallel.make_embed_fn(graphdef, mesh, augment.to_float, logits=True), params, rest)
+  same_features, logits = evaluate.extract_features(both, images, mesh, batch_size=8)
+  np.testing.assert_array_equal(same_features, features)
+  assert logits.shape == (30, 3) and logits.dtype == np.float32
+  np.testing.assert_allclose(logits, model(augment.to_float(images)), rtol=1e-5, atol=1e-5)
 
 
 def test_weighted_and_majority_votes_differ_where_they_should():
