@@ -156,11 +156,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
       write_json(os.path.join(workdir, "config.json"), config.to_dict())
 
     def run_eval(step: int) -> None:
+      eval_start = time.time()
       accuracies, choices = evaluate_state(embed, state, dataset, mesh, config.eval, method, classify)
+      eval_s = time.time() - eval_start
       writer.write_scalars(step, {**{f"eval/{k}": v for k, v in accuracies.items()},
                                   **{f"eval_choice/{k}": v for k, v in choices.items()}})
       results["evals"][str(step)] = accuracies
-      logging.info("eval at step %d: %s", step, format_accuracies(accuracies))
+      # Every evaluation of the run, resumes included: against train_wall_s, the share evaluation costs.
+      results["eval_wall_s"] = results.get("eval_wall_s", 0.0) + eval_s
+      logging.info("eval at step %d (%.1f s): %s", step, eval_s, format_accuracies(accuracies))
       results.setdefault("eval_choices", {})[str(step)] = choices
       if is_main:
         write_json(results_path, results)

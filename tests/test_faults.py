@@ -119,16 +119,24 @@ def test_checkpoint_of_another_config_is_a_clear_error_and_reset_starts_over(tmp
 
 def test_preemption_at_an_eval_step_saves_first_and_evaluates_on_resume(tmp_path, monkeypatch):
   """A stop request at a step that is also an evaluation step checkpoints it and returns before any
-  evaluation (a preemption's grace period can be short); the resumed run evaluates that step first."""
+  evaluation (a preemption's grace period can be short); the resumed run evaluates that step first.
+  results.json's eval_wall_s is the time of every evaluation, those before the resume included."""
   from jaxssl import preemption
   config = tiny_config(steps=6)
   config.eval_every_steps = 1
-  calls = []
+  calls, eval_seconds = [], []
   real_eval, real_save = train.evaluate_state, train.checkpoint.save
 
   def evaluate_state(embed, state, *args):
     calls.append(("eval", int(state.step)))
-    return real_eval(embed, state, *args)
+    start = time.time()
+    out = real_eval(embed, state, *args)
+    eval_seconds.append(time.time() - start)
+    return out
+
+  def assert_eval_time_is_all_evaluations(results):  # run_eval times the call: a few ms more at most.
+    assert sum(eval_seconds) <= results["eval_wall_s"] <= sum(eval_seconds) + 0.05 * len(eval_seconds), results
+    assert results["eval_wall_s"] < results["train_wall_s"]
 
   def save(mgr, step, state):
     calls.append(("save", step))
@@ -141,10 +149,12 @@ def test_preemption_at_an_eval_step_saves_first_and_evaluates_on_resume(tmp_path
   assert first["preempted_at_step"] == 3 and sorted(first["evals"]) == ["0", "1", "2"]
   assert calls[-3:] == [("eval", 2), ("save", 2), ("save", 3)]  # Step 3: no evaluation before its save, nor after.
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "3"]
+  assert_eval_time_is_all_evaluations(first)
   monkeypatch.setattr(preemption.StopRequest, "requested", lambda self, step: False)
   resumed = train.train_and_evaluate(config, str(tmp_path))
   assert resumed["start_step"] == 3 and sorted(resumed["evals"], key=int) == ["0", "1", "2", "3", "4", "5", "6"]
   assert calls[calls.index(("save", 3)) + 1] == ("eval", 3)  # The resume's first act: step 3's evaluation.
+  assert_eval_time_is_all_evaluations(resumed)
 
 
 @pytest.mark.parametrize("key, value", [("seed", 1), ("data.labels_per_class", 4), ("data.split_seed", 1),

@@ -225,7 +225,7 @@ def test_command_line_runs_and_prints_accuracies(tmp_path):
   assert re.search(r"step 1/3  loss=[0-9.]+  grad_norm=[0-9.]+\n", out.stderr), out.stderr  # It compiles: no rate.
   for step in (2, 3):
     assert re.search(rf"step {step}/3  loss=[0-9.]+  .* [0-9]+ images/s  ETA 0:00:\d\d\n", out.stderr), out.stderr
-  assert "eval at step 3: knn_k20=" in out.stderr
+  assert re.search(r"eval at step 3 \([0-9.]+ s\): knn_k20=", out.stderr), out.stderr  # With its time.
   assert glob.glob(str(workdir / "events.out.tfevents.*"))
 
 
