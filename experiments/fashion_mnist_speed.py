@@ -90,7 +90,8 @@ def measure(method_name: str, steps: int) -> dict:
           "bank": len(dataset.labelled_images), "test": len(dataset.test_images), "first_eval_s": first_eval_s,
           "eval_s": eval_s, "run_steps": config.num_train_steps, "run_evals": run_evals,
           "run_eval_share": share(run_evals, eval_s, config.num_train_steps, step_s),
-          "sweep_steps": sweep_steps, "sweep_eval_share": share(2, eval_s, sweep_steps, step_s)}
+          "sweep_steps": sweep_steps,
+          "sweep_eval_share": share(evaluations(sweep_steps, sweep_steps), eval_s, sweep_steps, step_s)}
 
 
 def table(rows: list[dict]) -> str:

@@ -13,6 +13,7 @@ from jaxssl import train
 from test_train import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
+import fashion_mnist_speed  # noqa: E402
 import label_propagation  # noqa: E402
 import label_sweep  # noqa: E402
 import per_class  # noqa: E402
@@ -29,6 +30,14 @@ def test_an_epoch_budget_is_passes_of_the_batch_over_the_training_images():
   config = label_sweep.sweep_config(ROOT, "simclr", "digits", 5, 0, 100, {"batch_size": 64}, epochs=2.5)
   assert config.num_train_steps == config.eval_every_steps == 57  # ceil(2.5 · 1437 / 64)
   assert config.checkpoint_every_steps == 57 and config.data.split_seed == 0 and config.data.labels_per_class == 5
+
+
+def test_a_run_s_evaluations_and_their_share_of_its_time_are_counted_as_the_train_loop_makes_them():
+  """At step 0, every `every` steps and at the end (experiments/fashion_mnist_speed.py's table)."""
+  assert fashion_mnist_speed.evaluations(2000, every=500) == 5  # 0, 500, 1000, 1500, 2000.
+  assert fashion_mnist_speed.evaluations(2000, every=1000) == 3
+  assert fashion_mnist_speed.evaluations(2001, every=1000) == 4  # 0, 1000, 2000 and the last step, 2001.
+  assert fashion_mnist_speed.share(2, 3.0, steps=938, step_s=0.35) == pytest.approx(6 / (6 + 328.3))
 
 
 def test_sweeps_sharing_a_folder_keep_each_other_s_rows(tmp_path):
@@ -92,6 +101,12 @@ def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
   logged = train.read_json(os.path.join(out, "runs", "simclr_s0", "results.json"))["label_sweep"]
   assert sorted(logged) == ["2", "5"] and logged["5"]["finetune"] == float(rows[3]["finetune"])
   assert os.listdir(os.path.join(out, "runs", "simclr_s0", "label_sweep"))  # The TensorBoard events.
+  # A cell evaluates at step 0 and at its end, as experiments/fashion_mnist_speed.py counts a cell's
+  # evaluations; results.json has the seconds they took, part of the training wall time.
+  run = train.read_json(os.path.join(out, "runs", "simclr_s0", "results.json"))
+  assert sorted(run["evals"], key=int) == ["0", "3"]
+  assert len(run["evals"]) == fashion_mnist_speed.evaluations(3, every=3)
+  assert 0 < run["eval_wall_s"] < run["train_wall_s"], run
 
   # Per class, by the cell's protocol (kNN k=20 here): the confusion matrix gives the row's accuracy exactly.
   protocol, predicted, labels, names = per_class.predictions(os.path.join(out, "runs", "simclr_s0"))
