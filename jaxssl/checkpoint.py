@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 
 import jax
@@ -59,6 +60,7 @@ def save(mgr: ocp.CheckpointManager, step: int, state) -> None:
 
 def restore(mgr: ocp.CheckpointManager, step: int, like):
   """The state saved at `step`, with the structure, dtypes and shardings of `like` (a TrainState)."""
+  _drop_closed_event_loop_reports()
   try:
     restored = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_abstract(like)))).state
   except Exception as e:
@@ -71,12 +73,32 @@ def _restore_alone(directory: str, step: int, like):
   """`restore` of `step`, read by this process without waiting for the others (no cross-process barrier),
   so that one process can try checkpoints the others do not."""
   path = os.path.join(os.path.abspath(directory), str(step), "state")
+  _drop_closed_event_loop_reports()  # Before: the reports can come while orbax raises.
   try:
     return _from_disk(ocp.StandardCheckpointHandler().restore(
         epath.Path(path), args=ocp.args.StandardRestore(_abstract(like))), like)
   except Exception as e:
     raise RuntimeError(f"could not restore the checkpoint of step {step} in {directory}: "
                        f"{type(e).__name__}: {str(e)[:400]}") from e
+
+
+def _drop_closed_event_loop_reports() -> None:
+  """Silences what a failed restore leaves behind. orbax reads a checkpoint's arrays concurrently in an event
+  loop and closes the loop as soon as one read fails; each read still in flight then completes in a
+  tensorstore thread, cannot deliver its result to the closed loop and prints "RuntimeError: Event loop is
+  closed" with its traceback (85 lines for one corrupt SimCLR checkpoint), though the fallback worked. From
+  this process's first restore on, its `sys.unraisablehook` drops exactly those reports."""
+  previous = sys.unraisablehook
+  if getattr(previous, "drops_closed_event_loop_reports", False):
+    return
+
+  def hook(unraisable):
+    error = unraisable.exc_value
+    if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+      previous(unraisable)
+
+  hook.drops_closed_event_loop_reports = True
+  sys.unraisablehook = hook
 
 
 def _newest_readable(directory: str, steps: list[int], like) -> tuple[int | None, object, list]:
