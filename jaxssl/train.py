@@ -64,9 +64,9 @@ def evaluate_state(embed, state: parallel.TrainState, dataset: data.Dataset, mes
   variables = method.eval_variables(state.params, state.rest, state.extra)
   own = data.process_shard(dataset.labelled_images, (jax.process_index(), jax.process_count()))
   bank = evaluate.extract_features(functools.partial(embed, *variables), own, mesh, eval_config.batch_size)
-  test_embed = functools.partial(classify or embed, *variables)
-  test = evaluate.extract_features(test_embed, dataset.test_images, mesh, eval_config.batch_size)
-  test, logits = test if classify is not None else (test, None)
+  outputs = evaluate.extract_features(functools.partial(classify or embed, *variables), dataset.test_images,
+                                      mesh, eval_config.batch_size)
+  test, logits = outputs if classify is not None else (outputs, None)  # classify: (features, logits).
   test_labels = parallel.gather_rows(dataset.test_labels)
   accuracies, choices = evaluate.evaluate_features(bank, dataset.labelled_labels, test, test_labels,
                                                    dataset.num_classes, eval_config)
@@ -162,8 +162,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
       writer.write_scalars(step, {**{f"eval/{k}": v for k, v in accuracies.items()},
                                   **{f"eval_choice/{k}": v for k, v in choices.items()}})
       results["evals"][str(step)] = accuracies
-      # Every evaluation of the run, resumes included: against train_wall_s, the share evaluation costs.
+      # Every evaluation of the run, resumes included, and the run's time up to here: the share evaluation
+      # costs. Both are on disk at each evaluation, so a run killed later and resumed keeps counting both.
       results["eval_wall_s"] = results.get("eval_wall_s", 0.0) + eval_s
+      results["train_wall_s"] = previous_wall_s + time.time() - start_time
       logging.info("eval at step %d (%.1f s): %s", step, eval_s, format_accuracies(accuracies))
       results.setdefault("eval_choices", {})[str(step)] = choices
       if is_main:

@@ -76,7 +76,13 @@ def test_sigkill_after_a_checkpoint_then_resume_matches_an_uninterrupted_run(tmp
   config.checkpoint_every_steps = config.log_every_steps = 5
   steps = [int(d) for d in os.listdir(killed / "checkpoints") if d.isdigit()]
   config.num_train_steps = max(steps) + 3
-  assert train.train_and_evaluate(config, str(killed))["start_step"] == max(steps)
+  # Step 0's evaluation wrote results.json with its time and the run's time up to then: the killed run's
+  # seconds still count once resumed (train_wall_s was written only at a stop or the end).
+  before_kill = train.read_json(str(killed / "results.json"))
+  assert 0 < before_kill["eval_wall_s"] <= before_kill["train_wall_s"], before_kill
+  resumed = train.train_and_evaluate(config, str(killed))
+  assert resumed["start_step"] == max(steps)
+  assert resumed["train_wall_s"] > before_kill["train_wall_s"] and resumed["eval_wall_s"] < resumed["train_wall_s"]
   train.train_and_evaluate(config, straight)
   jax.tree.map(np.testing.assert_array_equal, final_params(str(killed), config)[1], final_params(straight, config)[1])
 
