@@ -73,7 +73,7 @@ def _restore_alone(directory: str, step: int, like):
   """`restore` of `step`, read by this process without waiting for the others (no cross-process barrier),
   so that one process can try checkpoints the others do not."""
   path = os.path.join(os.path.abspath(directory), str(step), "state")
-  _drop_closed_event_loop_reports()  # Before: the reports can come while orbax raises.
+  _drop_closed_event_loop_reports()  # Before the read: reports can come before orbax's exception does.
   try:
     return _from_disk(ocp.StandardCheckpointHandler().restore(
         epath.Path(path), args=ocp.args.StandardRestore(_abstract(like))), like)
@@ -87,14 +87,21 @@ def _drop_closed_event_loop_reports() -> None:
   loop and closes the loop as soon as one read fails; each read still in flight then completes in a
   tensorstore thread, cannot deliver its result to the closed loop and prints "RuntimeError: Event loop is
   closed" with its traceback (85 lines for one corrupt SimCLR checkpoint), though the fallback worked. From
-  this process's first restore on, its `sys.unraisablehook` drops exactly those reports."""
+  this process's first restore on, its `sys.unraisablehook` drops exactly those reports: that error, raised
+  where a tensorstore future was being handed to an event loop. Any other report passes on."""
   previous = sys.unraisablehook
   if getattr(previous, "drops_closed_event_loop_reports", False):
     return
 
+  def from_a_tensorstore_future(unraisable) -> bool:
+    error, tb = unraisable.exc_value, unraisable.exc_traceback
+    if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed") or tb is None:
+      return False
+    handed = tb.tb_frame.f_locals.get("args", ())  # call_soon_threadsafe(callback, *args)
+    return any(type(a).__module__.startswith("tensorstore") for a in handed)
+
   def hook(unraisable):
-    error = unraisable.exc_value
-    if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+    if not from_a_tensorstore_future(unraisable):
       previous(unraisable)
 
   hook.drops_closed_event_loop_reports = True

@@ -87,6 +87,35 @@ def test_sigkill_after_a_checkpoint_then_resume_matches_an_uninterrupted_run(tmp
   jax.tree.map(np.testing.assert_array_equal, final_params(str(killed), config)[1], final_params(straight, config)[1])
 
 
+def test_only_the_closed_loop_reports_of_tensorstore_reads_are_dropped(monkeypatch):
+  """What checkpoint.py silences after a failed restore, and nothing else: the same error raised for another
+  callback, or another error, still reaches the previous hook; installing twice wraps once."""
+  import types
+  import tensorstore as ts
+  seen = []
+  monkeypatch.setattr(sys, "unraisablehook", seen.append)
+  checkpoint._drop_closed_event_loop_reports()
+  hook = sys.unraisablehook
+  checkpoint._drop_closed_event_loop_reports()
+  assert hook is not seen.append and sys.unraisablehook is hook
+
+  def report(error, *args):  # As a thread reports it: the traceback starts in call_soon_threadsafe.
+    def call_soon_threadsafe(callback, *args):
+      raise error
+    try:
+      call_soon_threadsafe(print, *args)
+    except Exception as e:  # pylint: disable=broad-except
+      sys.unraisablehook(types.SimpleNamespace(exc_type=type(e), exc_value=e, exc_traceback=e.__traceback__.tb_next,
+                                               err_msg=None, object=None))
+
+  closed = RuntimeError("Event loop is closed")
+  report(closed, ts.Promise.new()[1], object())  # A tensorstore read handing its result to a closed loop.
+  assert seen == []
+  report(closed, object())
+  report(ValueError("Event loop is closed"), ts.Promise.new()[1])
+  assert [type(u.exc_value) for u in seen] == [RuntimeError, ValueError]
+
+
 # The reads orbax still had in flight when it gave up on the corrupt checkpoint reported "Event loop is
 # closed", 85 lines of tracebacks on a run's console after a fallback that worked (checkpoint.py).
 @pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
