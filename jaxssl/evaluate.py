@@ -18,8 +18,8 @@ from jaxssl import cpu_tricks, losses, parallel
 from jaxssl.data.split import holdout_split
 
 
-def extract_features(embed: Callable[[jax.Array], jax.Array], images: np.ndarray, mesh: jax.sharding.Mesh,
-                     batch_size: int = 512) -> np.ndarray:
+def extract_features(embed: Callable[[jax.Array], jax.Array | tuple[jax.Array, ...]], images: np.ndarray,
+                     mesh: jax.sharding.Mesh, batch_size: int = 512) -> np.ndarray | tuple[np.ndarray, ...]:
   """Features [sum_p N_p, D] of every process's uint8 images [N_p, H, W, C], in process order, on every
   process (with one process: the features of `images`). Every process must call it, with its own images.
 

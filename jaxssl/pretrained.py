@@ -51,8 +51,7 @@ class TrainedEncoder:
     `head` evaluation reads them; only for methods that train a classifier."""
     if not self.classifies:
       raise ValueError(f"{self.config.method!r} trains no classifier; use embed() with a probe or kNN instead.")
-    _, logits = evaluate.extract_features(self._classify, self._check(images), self.mesh, batch_size)
-    return logits
+    return evaluate.extract_features(self._classify, self._check(images), self.mesh, batch_size)
 
   def _check(self, images) -> np.ndarray:
     images = np.asarray(images)
@@ -97,7 +96,8 @@ def load_encoder(path: str, step: int | None = None) -> TrainedEncoder:
   variables = method.eval_variables(state.params, state.rest, state.extra)  # A teacher, where the method has one.
   classify = None
   if method.classifies:
-    classify = functools.partial(parallel.make_embed_fn(graphdef, mesh, augment.to_float, logits=True), *variables)
+    both = parallel.make_embed_fn(graphdef, mesh, augment.to_float, logits=True)
+    classify = functools.partial(jax.jit(lambda *args: both(*args)[1]), *variables)  # XLA drops the features.
   return TrainedEncoder(config, nnx.merge(graphdef, *variables), step, image_shape, class_names, mesh,
                         functools.partial(embed, *variables), classify)
 
