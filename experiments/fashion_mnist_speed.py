@@ -25,8 +25,6 @@ import platform
 import sys
 import time
 
-import numpy as np
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
@@ -94,6 +92,19 @@ def measure(method_name: str, steps: int) -> dict:
           "sweep_eval_share": share(evaluations(sweep_steps, sweep_steps), eval_s, sweep_steps, step_s)}
 
 
+def cpu_model() -> str:
+  """The CPU's name, family and model from /proc/cpuinfo (family 25 model 1: Zen 3), else platform's."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      fields = dict(map(str.strip, line.split(":", 1)) for line in f.read().split("\n\n")[0].splitlines()
+                    if ":" in line)
+  except OSError:
+    return platform.processor() or platform.machine()
+  get = lambda key: fields.get(key, "?")  # noqa: E731
+  avx = "AVX-512" if "avx512f" in get("flags").split() else "AVX2" if "avx2" in get("flags").split() else "no AVX2"
+  return f"{get('model name')} (family {get('cpu family')}, model {get('model')}, {avx})"
+
+
 def table(rows: list[dict]) -> str:
   head = ("| method | images/step | images/s | compile s | eval s (first) | config's run: steps, evals, eval share | "
           "4-epoch cell: steps, eval share |")
@@ -117,7 +128,7 @@ def main():
     print(json.dumps(rows[-1]), flush=True)
   print(table(rows))
   with open(args.out, "w") as f:
-    json.dump({"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    json.dump({"machine": f"{cpu_model()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
                "steps": args.steps, "rows": rows}, f, indent=2)
 
 
