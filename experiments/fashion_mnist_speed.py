@@ -47,17 +47,13 @@ def measure(method_name: str, steps: int) -> dict:
   """One row: the step's and one evaluation's times for configs/<method_name>_fashion_mnist.py."""
   import jax
   import label_sweep
-  from jaxssl import augment, config as config_lib, data, methods, parallel, train
+  import methods_check
+  from jaxssl import config as config_lib, data, parallel
 
   config = config_lib.from_file(os.path.join(ROOT, "configs", f"{method_name}_fashion_mnist.py"))
-  mesh = parallel.make_mesh()
-  config_lib.validate(config, mesh.devices.size, jax.process_count())
-  method = methods.create(config)
-  dataset = data.load(config.data)
-  graphdef, state, tx, _ = train.create_state(method, dataset, config)
-  state = parallel.replicate(mesh, state)
-  step_fn = parallel.make_train_step(graphdef, tx, method, mesh, jax.random.key(config.seed))
-  batch_fn = data.make_batch_fn(dataset, method.batch_sizes(), config.seed, stratified=method.stratified_labels)
+  run = methods_check.build_run(config)
+  mesh, method, dataset, state, step_fn, batch_fn = (run.mesh, run.method, run.dataset, run.state, run.step_fn,
+                                                     run.batch_fn)
   shard = functools.partial(parallel.shard_batch, mesh)
 
   start = time.perf_counter()
@@ -70,13 +66,10 @@ def measure(method_name: str, steps: int) -> dict:
   jax.block_until_ready((state, metrics))
   step_s = (time.perf_counter() - start) / steps
 
-  embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
-  classify = parallel.make_embed_fn(graphdef, mesh, augment.to_float, logits=True) if method.classifies else None
-  evaluate = lambda: train.evaluate_state(embed, state, dataset, mesh, config.eval, method, classify)  # noqa: E731
   times = []
   for _ in range(2):  # The first compiles.
     start = time.perf_counter()
-    evaluate()
+    run.evaluate(state)
     times.append(time.perf_counter() - start)
   first_eval_s, eval_s = times
 

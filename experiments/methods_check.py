@@ -22,35 +22,45 @@ import os
 import statistics
 import sys
 import time
+import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 
-def check(config_path: str, steps: int) -> dict:
-  """One method's row (see the module docstring)."""
+def build_run(config) -> types.SimpleNamespace:
+  """What `jaxssl.main` builds for `config` before its first step, in this process on its devices: `mesh`,
+  `method`, `dataset`, the replicated TrainState `state`, `step_fn(state, sharded batch)`, `batch_fn(step)` (host
+  batches) and `evaluate(state)`: the accuracies a run reports (kNN, probe, SNN, and a method's own head)."""
   import jax
   from jaxssl import augment, config as config_lib, data, methods, parallel, train
 
-  started = time.perf_counter()
-  config = config_lib.from_file(config_path)
-  config.num_train_steps = steps
   mesh = parallel.make_mesh()
   config_lib.validate(config, mesh.devices.size, jax.process_count())
   method = methods.create(config)
   dataset = data.load(config.data)
   graphdef, state, tx, _ = train.create_state(method, dataset, config)
-  state = parallel.replicate(mesh, state)
-  step_fn = parallel.make_train_step(graphdef, tx, method, mesh, jax.random.key(config.seed))
   embed = parallel.make_embed_fn(graphdef, mesh, augment.to_float)
   classify = parallel.make_embed_fn(graphdef, mesh, augment.to_float, logits=True) if method.classifies else None
+  return types.SimpleNamespace(
+      mesh=mesh, method=method, dataset=dataset, state=parallel.replicate(mesh, state),
+      step_fn=parallel.make_train_step(graphdef, tx, method, mesh, jax.random.key(config.seed)),
+      batch_fn=data.make_batch_fn(dataset, method.batch_sizes(), config.seed, stratified=method.stratified_labels),
+      evaluate=lambda state: train.evaluate_state(embed, state, dataset, mesh, config.eval, method, classify)[0])
 
-  def evaluate(state):  # What jaxssl.main reports: kNN, probe, SNN (and a method's own head).
-    return train.evaluate_state(embed, state, dataset, mesh, config.eval, method, classify)[0]
 
+def check(config_path: str, steps: int) -> dict:
+  """One method's row (see the module docstring)."""
+  from jaxssl import config as config_lib, parallel
+
+  started = time.perf_counter()
+  config = config_lib.from_file(config_path)
+  config.num_train_steps = steps
+  run = build_run(config)
+  mesh, method, state, step_fn, batch_fn, evaluate = (run.mesh, run.method, run.state, run.step_fn, run.batch_fn,
+                                                      run.evaluate)
   before = evaluate(state)
-  batch_fn = data.make_batch_fn(dataset, method.batch_sizes(), config.seed, stratified=method.stratified_labels)
   start = time.perf_counter()
   compiled = step_fn.lower(state, parallel.shard_batch(mesh, batch_fn(0))).compile()
   compile_s = time.perf_counter() - start
