@@ -148,6 +148,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
       logging.info("Resumed from the checkpoint of step %d in %s.", start_step, workdir)
     results = read_json(results_path) if resumed else {}
     previous_wall_s = results.get("train_wall_s", 0.0)  # Earlier invocations of this run (before a resume).
+
+    def run_wall_s() -> float:  # Every invocation of this run, up to now.
+      return previous_wall_s + time.time() - start_time
+
     results.pop("preempted_at_step", None)
     results.update(config=config.to_dict(), start_step=start_step, data=dict(
         image_shape=list(dataset.image_shape), class_names=list(dataset.class_names)))
@@ -165,7 +169,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
       # Every evaluation of the run, resumes included, and the run's time up to here: the share evaluation
       # costs. Both are on disk at each evaluation, so a run killed later and resumed keeps counting both.
       results["eval_wall_s"] = results.get("eval_wall_s", 0.0) + eval_s
-      results["train_wall_s"] = previous_wall_s + time.time() - start_time
+      results["train_wall_s"] = run_wall_s()
       logging.info("eval at step %d (%.1f s): %s", step, eval_s, format_accuracies(accuracies))
       results.setdefault("eval_choices", {})[str(step)] = choices
       if is_main:
@@ -206,7 +210,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
         checkpoint.save(ckpt, step, state)
         ckpt.wait_until_finished()
         results.update(train=train_metrics, preempted_at_step=step, wall_time_s=time.time() - start_time,
-                       train_wall_s=previous_wall_s + time.time() - start_time)
+                       train_wall_s=run_wall_s())
         if is_main:
           write_json(results_path, results)
         logging.warning("stopped at step %d on request; its checkpoint is saved in %s.", step, workdir)
@@ -222,7 +226,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, source=N
       run_eval(final_step)
     ckpt.wait_until_finished()
   results.update(train=train_metrics, final={"step": final_step, **results["evals"][str(final_step)]},
-                 wall_time_s=time.time() - start_time, train_wall_s=previous_wall_s + time.time() - start_time)
+                 wall_time_s=time.time() - start_time, train_wall_s=run_wall_s())
   if is_main:
     write_json(results_path, results)
   return results
