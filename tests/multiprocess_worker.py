@@ -47,12 +47,14 @@ def run(method):
   embed = functools.partial(parallel.make_embed_fn(graphdef, mesh, augment.to_float),
                             *parallel.replicate(mesh, (state.params, state.rest)))
   own = data.process_shard(dataset.labelled_images, (jax.process_index(), jax.process_count()))
-  features = {"bank": evaluate.extract_features(embed, own, mesh, config.eval.batch_size),
-              "test": evaluate.extract_features(embed, dataset.test_images, mesh, config.eval.batch_size)}
-  # An embedding that returns a tuple (features and a classifier's logits, from one pass), of two widths.
-  two = lambda images: (lambda f: (f, f[:, :3]))(embed(images))
-  features["pair_wide"], features["pair_narrow"] = evaluate.extract_features(two, dataset.test_images, mesh,
-                                                                             config.eval.batch_size)
+
+  def features_and_narrow(images):  # A tuple of two widths, as features and a classifier's logits from one pass.
+    features = embed(images)
+    return features, features[:, :3]
+
+  features = {"bank": evaluate.extract_features(embed, own, mesh, config.eval.batch_size)}
+  features["test"], features["test_narrow"] = evaluate.extract_features(features_and_narrow, dataset.test_images,
+                                                                        mesh, config.eval.batch_size)
   accuracies, choices = train.evaluate_state(embed.func, parallel.replicate(mesh, state), dataset, mesh, config.eval,
                                            objective)
   features.update({f"eval/{k}": v for k, v in accuracies.items()}, **{f"choice/{k}": v for k, v in choices.items()})
