@@ -114,16 +114,17 @@ def uses_labels(config) -> bool:
 
 def evaluate_checkpoint(workdir: str, config, with_finetune: bool = False) -> dict[str, float]:
   """kNN, probe and soft-nearest-neighbour test accuracy of the run in `workdir` with `config.data`'s labelled
-  subset as bank / probe set; with `with_finetune`, also the test accuracy after fine-tuning it on that subset
-  (`config.finetune`, the config's augmentation on training batches). The metrics are also logged (TensorBoard,
-  in `<workdir>/label_sweep/`, at step = labels per class) and added to the run's results.json under
+  subset as bank / probe set, reading the layer `config.model.feature_layer` names (an eval-only option); with
+  `with_finetune`, also the test accuracy after fine-tuning it on that subset (`config.finetune`, the config's
+  augmentation on training batches). The metrics are also logged (TensorBoard, in `<workdir>/label_sweep/`, at
+  step = labels per class) and added to the run's results.json under
   "label_sweep" / "<labels per class>"."""
   import contextlib
   import jaxssl
   from jaxssl import augment, data, evaluate, finetune, train
   from jaxssl.metrics import MetricWriter
 
-  encoder = jaxssl.load_encoder(workdir)
+  encoder = jaxssl.load_encoder(workdir, feature_layer=config.model.feature_layer)  # Eval-only: the cell's.
   dataset = data.load(config.data)
   bank, test = encoder.embed(dataset.labelled_images), encoder.embed(dataset.test_images)
   metrics, choices = evaluate.evaluate_features(bank, dataset.labelled_labels, test, dataset.test_labels,

@@ -71,9 +71,11 @@ def _workdir(path: str) -> str:
   return path
 
 
-def load_encoder(path: str, step: int | None = None) -> TrainedEncoder:
+def load_encoder(path: str, step: int | None = None, feature_layer: str | None = None) -> TrainedEncoder:
   """Restores the encoder of the run in `path` (its workdir or checkpoints/ folder) at `step` (default: the
-  newest checkpoint), on this process's devices."""
+  newest checkpoint), on this process's devices. `feature_layer`: the layer `embed` reads instead of the
+  run's `config.model.feature_layer` (an option of encoders that have one, e.g. "conv3"; the checkpoint is the
+  same whatever layer is read)."""
   workdir = _workdir(path)
   with open(os.path.join(workdir, "config.json")) as f:
     saved = json.load(f)
@@ -82,6 +84,8 @@ def load_encoder(path: str, step: int | None = None) -> TrainedEncoder:
   image_shape, class_names = tuple(shape["image_shape"]), tuple(shape["class_names"])
   config_lib.import_modules(saved.get("imports", ()))  # They register the run's own components, if any.
   config = ml_collections.ConfigDict(config_lib.with_defaults(saved))  # Options newer than the run: defaults.
+  if feature_layer is not None:
+    config.model.feature_layer = feature_layer
   method = methods.create(config)
   model = method.build(image_shape, len(class_names), nnx.Rngs(config.seed))
   tx, _ = optim.create(config.optimizer, config.num_train_steps)

@@ -85,11 +85,38 @@ def test_alexnet_feature_layer_is_the_representation(layer, shape):
   assert output_shape(lambda m, x: m(x, train=True), encoder, 96) == (2, 4096)  # Heads train on fc7.
 
 
+def test_convnet_feature_layer_is_that_conv_output():
+  encoder = models.build_encoder(model_config("convnet", width=8, features=6), 1, 32, nnx.Rngs(0))
+  graphdef, state = nnx.split(encoder)
+
+  @jax.jit  # One compilation for every layer: traced, a module's attribute can change.
+  def outputs(state, images):
+    model = nnx.merge(graphdef, state)
+    x, maps = images, []
+    for conv in model.convs:  # By hand: conv -> ReLU, 32 -> 15 -> 7 -> 3 -> 1 pixels.
+      x = jax.nn.relu(conv(x))
+      maps.append(x.reshape(x.shape[0], -1))
+    read = {}
+    for layer in ("conv1", "conv2", "conv3", "conv4", "fc"):
+      model.feature_layer = layer
+      read[layer] = model.representation(images), model(images)
+    return maps, model.dense(maps[-1]), read
+
+  maps, dense, read = outputs(state, jax.random.uniform(jax.random.key(0), (3, 32, 32, 1)))
+  for layer, expected, size in zip(("conv1", "conv2", "conv3", "conv4"), maps, (15, 7, 3, 1)):
+    features, trained_on = read[layer]
+    assert features.shape == (3, size * size * 8)
+    np.testing.assert_allclose(features, expected, rtol=1e-6)
+    np.testing.assert_allclose(trained_on, dense, rtol=1e-6)  # Heads train on the Dense, whatever is read.
+  np.testing.assert_allclose(read["fc"][0], dense, rtol=1e-6)
+
+
 @pytest.mark.parametrize("name, overrides, size, message", [
     ("resnet18", dict(stem="tiny"), 32, "config.model.stem must be one of"),
     ("alexnet", {}, 32, "alexnet needs images of at least 63"),
     ("alexnet", dict(feature_layer="conv9"), 96, "config.model.feature_layer must be one of"),
     ("convnet", {}, 16, "convnet needs images of at least 31"),
+    ("convnet", dict(feature_layer="conv5"), 32, "config.model.feature_layer must be one of"),
 ])
 def test_bad_encoder_options_are_clear_errors(name, overrides, size, message):
   with pytest.raises(ValueError, match=message):

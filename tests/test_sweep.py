@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import jaxssl
-from jaxssl import train
+from jaxssl import data, evaluate, train
 from test_train import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
@@ -127,6 +127,17 @@ def test_sweep_resumes_after_an_interruption_and_plots(tmp_path, monkeypatch):
   assert Image.open(curves).size == (600, 400)
   table = report.markdown_table(rows, ["knn_k20", "probe"])
   assert "| method | 2/class | 5/class |" in table and table.count("| simclr |") == 2
+  # Evaluation of a finished run can read a lower block (an eval-only option): conv3's 3×3 map, not the Dense.
+  overrides = {**SWEEP["overrides"], "model.feature_layer": "conv3"}
+  lower = label_sweep.sweep_config(ROOT, "simclr", "digits", 5, 0, 3, overrides)
+  metrics = label_sweep.evaluate_checkpoint(os.path.join(out, "runs", "simclr_s0"), lower)
+  encoder = jaxssl.load_encoder(os.path.join(out, "runs", "simclr_s0"), feature_layer="conv3")
+  ds = data.load(lower.data)
+  bank = encoder.embed(ds.labelled_images)
+  assert bank.shape == (50, 3 * 3 * 128)
+  expected, _ = evaluate.evaluate_features(bank, ds.labelled_labels, encoder.embed(ds.test_images), ds.test_labels,
+                                           10, lower.eval)
+  assert metrics == expected and metrics["knn_k20"] > 0.3
 
 
 def test_a_method_from_another_starts_from_that_cell_s_encoder(tmp_path, monkeypatch):

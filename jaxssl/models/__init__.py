@@ -33,7 +33,7 @@ def resnet_stem(model_config: ml_collections.ConfigDict, image_size: int) -> str
 def _convnet(c, in_channels, image_size, **kw):
   del kw["axis_name"]  # No BatchNorm.
   return ConvNet(in_channels, image_size, width=c.width if c.width > 0 else 128, features=c.features,
-                 final_relu=c.final_relu, **kw)
+                 final_relu=c.final_relu, feature_layer=c.feature_layer, **kw)
 
 
 def _resnet(build):
@@ -112,7 +112,8 @@ def register_encoder(name: str, builder: Callable[..., Encoder] | None = None, *
 register_encoder("convnet", _convnet, defaults={
     "width": -1,            # Channels of every conv; -1: 128. (ResNets: base width, -1: 64; ViTs: -1: the preset's.)
     "features": 128,        # Size of the final Dense.
-    "final_relu": False})   # ReLU on the final Dense (the Keras SimCLR example).
+    "final_relu": False,    # ReLU on the final Dense (the Keras SimCLR example).
+    "feature_layer": "fc"})  # The layer evaluation reads: "conv1".."conv4" or "fc" (AlexNet: .."conv5").
 for _name, _build in (("resnet18", resnet.resnet18), ("resnet50", resnet.resnet50)):
   register_encoder(_name, _resnet(_build), defaults={
       "width": -1,
@@ -120,7 +121,7 @@ for _name, _build in (("resnet18", resnet.resnet18), ("resnet50", resnet.resnet5
       "zero_init_residual": False})  # γ = 0 in each residual branch's last BatchNorm.
 register_encoder("wrn28_2", _wrn28_2)  # Fixed layout: no options.
 register_encoder("alexnet", _alexnet, defaults={
-    "feature_layer": "fc"})  # The layer evaluation reads, "conv1".."conv5" or "fc".
+    "feature_layer": "fc"})
 for _name in ("vit_tiny", "vit_small"):
   register_encoder(_name, _vit(_name), defaults={
       "patch_size": 4,  # Patch side in pixels (4 at 32 px: 64 patches; 16 at 224 px).

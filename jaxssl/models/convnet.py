@@ -6,6 +6,8 @@ from flax import nnx
 from jaxssl.models import conv as conv_ops
 from jaxssl.models.layers import DENSE_INIT, Encoder
 
+FEATURE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "fc")
+
 
 def valid_conv_size(size: int, kernel: int = 3, stride: int = 2) -> int:
   """Spatial size after a VALID convolution."""
@@ -15,13 +17,20 @@ def valid_conv_size(size: int, kernel: int = 3, stride: int = 2) -> int:
 class ConvNet(Encoder):
   """4 × (Conv width, 3×3, stride 2, VALID, ReLU) -> flatten -> Dense(features) [-> ReLU].
 
-  images float [B, S, S, C] in [0, 1] -> features [B, features]. At S=96: 96→47→23→11→5; at S=32: 32→15→7→3→1.
+  images float [B, S, S, C] in [0, 1] -> features [B, features].
+  At S=96 the maps are 96→47→23→11→5 pixels wide; at S=32: 32→15→7→3→1.
   No normalisation layers, as in the seeds (`final_relu=True` is the Keras SimCLR example's variant).
+  `representation` (what evaluation reads) is the flattened output of `feature_layer`: "conv1".."conv4"
+  (after ReLU; at S=32 [B, 15·15·width], [B, 7·7·width], [B, 3·3·width], [B, width]) or "fc" (the features
+  methods train on), as RotNet reads a block below the one its pretext task specialises.
   `dtype`: compute dtype (parameters stay float32); the features are float32.
   """
 
   def __init__(self, in_channels: int, image_size: int, width: int = 128, features: int = 128,
-               final_relu: bool = False, *, dtype=jnp.float32, rngs: nnx.Rngs):
+               final_relu: bool = False, *, feature_layer: str = "fc", dtype=jnp.float32, rngs: nnx.Rngs):
+    if feature_layer not in FEATURE_LAYERS:
+      raise ValueError(f"unknown convnet feature_layer {feature_layer!r}; config.model.feature_layer must be "
+                       f"one of {FEATURE_LAYERS}.")
     sizes = [image_size]
     for _ in range(4):
       sizes.append(valid_conv_size(sizes[-1]))
@@ -35,11 +44,20 @@ class ConvNet(Encoder):
     self.dense = nnx.Linear(sizes[-1] ** 2 * width, features, kernel_init=DENSE_INIT, dtype=dtype, rngs=rngs)
     self.final_relu = final_relu
     self.features = features
+    self.feature_layer = feature_layer
+
+  def _forward(self, images: jax.Array, stop_at: str = "fc") -> jax.Array:
+    x = images
+    for name, conv in zip(FEATURE_LAYERS, self.convs):
+      x = nnx.relu(conv(x))
+      if name == stop_at:
+        return x.reshape(x.shape[0], -1).astype(jnp.float32)
+    x = self.dense(x.reshape(x.shape[0], -1)).astype(jnp.float32)
+    return nnx.relu(x) if self.final_relu else x
 
   def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
     del train  # No dropout or normalisation: train and eval modes agree.
-    x = images
-    for conv in self.convs:
-      x = nnx.relu(conv(x))
-    x = self.dense(x.reshape(x.shape[0], -1)).astype(jnp.float32)
-    return nnx.relu(x) if self.final_relu else x
+    return self._forward(images)
+
+  def representation(self, images: jax.Array) -> jax.Array:
+    return self._forward(images, stop_at=self.feature_layer)
