@@ -24,13 +24,23 @@ from jaxssl.data.split import holdout_split
 from jaxssl.models.layers import DENSE_INIT
 
 
-class Classifier(nnx.Module):
-  """An encoder's representation (eval-mode BatchNorm) under a linear layer: images [B, H, W, C] in [0, 1]
-  -> logits [B, num_classes]."""
+def representation_size(encoder: models.Encoder, image_shape: tuple[int, ...]) -> int:
+  """D of `encoder.representation` for images [B, *image_shape]: `encoder.features`, or a lower block's
+  flattened size where the encoder reads its `feature_layer` (traced, nothing computed)."""
+  graphdef, state = nnx.split(encoder)
+  out = jax.eval_shape(lambda state, x: nnx.merge(graphdef, state).representation(x), state,
+                       jax.ShapeDtypeStruct((1, *image_shape), jnp.float32))
+  return out.shape[-1]
 
-  def __init__(self, encoder: models.Encoder, num_classes: int, rngs: nnx.Rngs):
+
+class Classifier(nnx.Module):
+  """An encoder's representation (eval-mode BatchNorm) under a linear layer: images [B, *image_shape] in
+  [0, 1] -> logits [B, num_classes]."""
+
+  def __init__(self, encoder: models.Encoder, num_classes: int, image_shape: tuple[int, ...], rngs: nnx.Rngs):
     self.encoder = encoder
-    self.head = nnx.Linear(encoder.features, num_classes, kernel_init=DENSE_INIT, rngs=rngs)
+    self.head = nnx.Linear(representation_size(encoder, image_shape), num_classes, kernel_init=DENSE_INIT,
+                           rngs=rngs)
 
   def __call__(self, images: jax.Array) -> jax.Array:
     return self.head(self.encoder.representation(images))
@@ -166,7 +176,7 @@ def finetune(encoder: models.Encoder, images: np.ndarray, labels: np.ndarray, te
   if split is None:
     logging.warning("fine-tuning: a class has one labelled image, so nothing is held out; training all %d "
                     "steps without early stopping.", options.steps)
-  model = Classifier(encoder, num_classes, nnx.Rngs(seed))
+  model = Classifier(encoder, num_classes, images.shape[1:], nnx.Rngs(seed))
   is_trainable = trainable_filter(encoder, options.last_layers, images.shape[1:])
   graphdef = nnx.split(model, is_trainable, ...)[0]
   tx = optax.adam(options.learning_rate)

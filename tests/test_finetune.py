@@ -26,7 +26,7 @@ def test_layers_are_listed_in_forward_order():
 
 def trainable_paths(encoder, last_layers, image_shape):
   """The parameter paths a Classifier on `encoder` trains with `last_layers`, as dotted strings."""
-  model = finetune.Classifier(encoder, 10, nnx.Rngs(0))
+  model = finetune.Classifier(encoder, 10, image_shape, nnx.Rngs(0))
   state = nnx.state(model, finetune.trainable_filter(encoder, last_layers, image_shape))
   return {".".join(map(str, path)) for path, _ in nnx.to_flat_state(state)}
 
@@ -97,6 +97,25 @@ def test_finetuning_the_last_two_layers_leaves_the_others_bit_identical_and_lear
     assert np.abs(moved).max() > 1e-4
   assert result["accuracy"] > 0.6 and 0 < result["best_step"] <= result["steps"] <= 150
   assert 0 < result["holdout_accuracy"] <= 1
+
+
+def test_an_encoder_read_at_a_lower_block_fine_tunes_that_block_under_a_head_of_its_size():
+  config = config_lib.base_config("supervised")
+  config.data.labels_per_class = 1  # Nothing can be held out: all 20 steps are trained, none chosen away.
+  dataset = data.load(config.data)
+  options = config.finetune
+  options.steps = 20
+  encoder = small_encoder(feature_layer="conv3")  # 3×3 maps of 16 channels at 32 px, not the 32-d Dense.
+  before = jax.tree.map(np.array, nnx.state(encoder, nnx.Param))
+  result = finetune.finetune(encoder, dataset.labelled_images, dataset.labelled_labels, dataset.test_images,
+                             dataset.test_labels, 10, options)
+  assert result["model"].head.kernel.shape == (3 * 3 * 16, 10)
+  after = nnx.state(encoder, nnx.Param)
+  for unread in (lambda p: p["convs"][3], lambda p: p["dense"]):  # After conv3: never trained, bit for bit.
+    jax.tree.map(np.testing.assert_array_equal, unread(before), jax.tree.map(np.asarray, unread(after)))
+  moved = before["convs"][2]["kernel"][...] - after["convs"][2]["kernel"][...]
+  assert np.abs(moved).max() > 1e-5  # conv3, which the head reads, was trained.
+  assert result["steps"] == 20 and result["accuracy"] > 0.3, result  # Chance is 0.1.
 
 
 def test_the_probe_initialised_head_starts_at_the_linear_probes_accuracy():

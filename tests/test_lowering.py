@@ -80,7 +80,8 @@ def test_embed_and_finetune_steps_lower_for_cuda_and_tpu():
   exported = jax.export.export(embed, platforms=PLATFORMS)(state.params, state.rest, images)
   assert exported.out_avals[0].shape[0] == 8
 
-  model = finetune.Classifier(nnx.merge(graphdef, state.params, state.rest).encoder, 10, nnx.Rngs(0))
+  model = finetune.Classifier(nnx.merge(graphdef, state.params, state.rest).encoder, 10,
+                              dataset.test_images.shape[1:], nnx.Rngs(0))
   graphdef, trainable, frozen = nnx.split(model, nnx.Param, ...)
   tx = optax.adam(1e-3)
   ft_step = finetune.make_train_step(graphdef, tx, augment.ViewConfig.from_config(config.augment))
