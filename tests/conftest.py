@@ -46,7 +46,7 @@ SLOW_TESTS = (
     "test_paws_loss_needs_no_state_from_build", "test_view_grid_shows_the_images_then_their_views",
     "test_vit_reads_other_sizes_through_resized_position_embeddings", "test_user_module_trains_and_its_run_loads_back",
     "test_tutorial_runs_as_written", "test_initialisers_draw_flat_and_give_flax_s_values_bit_for_bit",
-    "test_sweep_resumes_after_an_interruption_and_plots")
+    "test_sweep_resumes_after_an_interruption_and_plots", "test_convnet_feature_layer_is_that_conv_output")
 
 
 # The longest tests (30-50 s each on a 2-core CI machine, under `-n 2`), started first, so that none of them
