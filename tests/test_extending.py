@@ -247,6 +247,8 @@ def test_user_module_trains_and_its_run_loads_back_in_a_fresh_session(tmp_path, 
   assert "tiny_ssl" in sys.modules and encoder.step == 4 and encoder.encoder.features == 6
   features = encoder.embed(sys.modules["tiny_ssl"].test_x)
   assert features.shape == (32, 6) and np.isfinite(features).all()
+  with pytest.raises(ValueError, match="reads no model.feature_layer"):  # Not silently ignored.
+    jaxssl.load_encoder(workdir, feature_layer="conv3")
 
 
 def tutorial_blocks():
