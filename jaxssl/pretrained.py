@@ -88,9 +88,8 @@ def load_encoder(path: str, step: int | None = None, feature_layer: str | None =
     config.model.feature_layer = feature_layer
   method = methods.create(config)
   model = method.build(image_shape, len(class_names), nnx.Rngs(config.seed))
-  if feature_layer not in (None, "fc") and getattr(model.encoder, "feature_layer", None) != feature_layer:
-    raise ValueError(f"feature_layer={feature_layer!r}: this run's {type(model.encoder).__name__} reads no "
-                     "model.feature_layer (the ConvNet and AlexNet do); leave it out to read its representation.")
+  if feature_layer is not None:
+    models.check_feature_layer(model.encoder, feature_layer, "load_encoder(feature_layer)")
   tx, _ = optim.create(config.optimizer, config.num_train_steps)
   graphdef, state = parallel.init_state(model, tx, method.init_extra)
   mesh = parallel.make_mesh(jax.local_devices())

@@ -18,8 +18,8 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from jaxssl import augment, checkpoint, config as config_lib, data, evaluate, methods, optim, parallel, preemption
-from jaxssl import pretrained
+from jaxssl import augment, checkpoint, config as config_lib, data, evaluate, methods, models, optim, parallel
+from jaxssl import preemption, pretrained
 from jaxssl.metrics import MetricWriter, Progress, format_accuracies
 
 
@@ -45,6 +45,7 @@ def create_state(method: methods.Method, dataset: data.Dataset, config: ml_colle
   `config.init_from` (a run's workdir) and `init_from`, the encoder starts from that run's (heads as built,
   a teacher as a copy of the started model)."""
   model = method.build(dataset.image_shape, dataset.num_classes, nnx.Rngs(config.seed))
+  models.check_feature_layer(model.encoder, config.model.get("feature_layer", "fc"), "config.model.feature_layer")
   if init_from and config.get("init_from"):
     step = pretrained.init_encoder_from(model.encoder, config.init_from, config.model, dataset.image_shape)
     logging.info("The encoder starts from step %d of the run in %s (config.init_from).", step, config.init_from)

@@ -213,7 +213,7 @@ def test_resume_refuses_a_different_labelled_subset_or_seed(tmp_path, key, value
 def test_resume_allows_a_change_read_only_by_evaluation(tmp_path):
   train.train_and_evaluate(tiny_config(steps=2), str(tmp_path))
   other = tiny_config(steps=4)
-  other.model.feature_layer = "conv3"  # Read by AlexNet's evaluation only; the state is the same.
+  other.model.feature_layer = "conv3"  # Read by evaluation only; the state is the same.
   assert train.train_and_evaluate(other, str(tmp_path))["start_step"] == 2
 
 

@@ -194,6 +194,18 @@ def test_too_many_labels_per_class_is_a_clear_error(tmp_path):
     train.train_and_evaluate(config, str(tmp_path))
 
 
+@pytest.mark.parametrize("method, encoder", [("simclr", "resnet18"), ("vae", "convnet")])
+def test_a_feature_layer_the_encoder_does_not_read_is_a_clear_error_before_training(tmp_path, method, encoder):
+  """A ResNet reads no layer but its last; a VAE's encoder reads its posterior mean, even on a ConvNet that
+  reads conv3 elsewhere. Evaluation would otherwise read the representation without a word."""
+  config = tiny_config(method)
+  config.model.name, config.model.feature_layer = encoder, "conv3"
+  with pytest.raises(ValueError, match=r"config.model.feature_layer='conv3': this (ResNet|GaussianEncoder) reads "
+                                       r"no model.feature_layer.*leave it at 'fc'"):
+    train.train_and_evaluate(config, str(tmp_path))
+  assert not glob.glob(os.path.join(tmp_path, "checkpoints", "*"))  # Stopped before any step was saved.
+
+
 @pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "*.py"))))
 def test_every_config_is_complete_and_valid(path):
   config = load_config(os.path.basename(path)[:-3])

@@ -131,6 +131,16 @@ for _name in ("vit_tiny", "vit_small"):
 del _name, _build
 
 
+def check_feature_layer(encoder: Encoder, feature_layer: str, where: str) -> None:
+  """Raises ValueError unless `encoder` reads `feature_layer` ("fc", the default, reads its representation
+  whatever it is). Only encoders with a `feature_layer` attribute (the ConvNet and AlexNet) read another layer;
+  a VAE's encoder reads its posterior mean, whatever its backbone."""
+  if feature_layer != "fc" and getattr(encoder, "feature_layer", None) != feature_layer:
+    raise ValueError(f"{where}={feature_layer!r}: this {type(encoder).__name__} reads no model.feature_layer "
+                     "(the convnet and alexnet encoders do, outside a VAE); leave it at 'fc' to read its "
+                     "representation.")
+
+
 def default_config() -> ml_collections.ConfigDict:
   """config.model's defaults: `name` and every registered encoder's options, in registration order."""
   c = ml_collections.ConfigDict({"name": DEFAULT_ENCODER})
