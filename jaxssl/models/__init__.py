@@ -135,9 +135,11 @@ def check_feature_layer(encoder: Encoder, feature_layer: str, where: str) -> Non
   """Raises ValueError unless `encoder` reads `feature_layer` ("fc", the default, reads its representation
   whatever it is). Only encoders with a `feature_layer` attribute (the ConvNet and AlexNet) read another layer;
   a VAE's encoder reads its posterior mean, whatever its backbone."""
-  if feature_layer != "fc" and getattr(encoder, "feature_layer", None) != feature_layer:
-    raise ValueError(f"{where}={feature_layer!r}: this {type(encoder).__name__} reads no model.feature_layer "
-                     "(the convnet and alexnet encoders do, outside a VAE); leave it at 'fc' to read its "
+  reads = getattr(encoder, "feature_layer", None)
+  if feature_layer != "fc" and reads != feature_layer:
+    what = f"reads feature_layer {reads!r}, not" if reads else "reads no model.feature_layer"
+    raise ValueError(f"{where}={feature_layer!r}: this {type(encoder).__name__} {what} (the convnet and alexnet "
+                     "encoders read the one they are built with, outside a VAE); leave it at 'fc' to read its "
                      "representation.")
 
 
@@ -185,5 +187,5 @@ def build_encoder(model_config: ml_collections.ConfigDict, in_channels: int, ima
 
 
 __all__ = ["ConvDecoder", "ConvNet", "ENCODERS", "ENCODER_DEFAULTS", "Encoder", "EncoderAndHead", "GaussianEncoder",
-           "MLP", "VAE", "build_encoder", "compute_dtype", "default_config", "get", "register_encoder",
-           "set_batch_axis"]
+           "MLP", "VAE", "build_encoder", "check_feature_layer", "compute_dtype", "default_config", "get",
+           "register_encoder", "set_batch_axis"]
