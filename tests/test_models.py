@@ -115,7 +115,7 @@ def test_a_layer_the_encoder_is_not_built_to_read_is_named_in_the_error():
   conv3 = abstract_encoder("convnet", 32, feature_layer="conv3")
   models.check_feature_layer(conv3, "conv3", "feature_layer")  # The layer it reads: fine.
   models.check_feature_layer(abstract_encoder("resnet18", 32), "fc", "feature_layer")  # fc: any encoder.
-  with pytest.raises(ValueError, match=r"feature_layer='conv2': this ConvNet reads feature_layer 'conv3', not "):
+  with pytest.raises(ValueError, match=r"feature_layer='conv2': this ConvNet is built to read 'conv3' "):
     models.check_feature_layer(conv3, "conv2", "feature_layer")
   with pytest.raises(ValueError, match=r"feature_layer='conv2': this ResNet reads no model.feature_layer"):
     models.check_feature_layer(abstract_encoder("resnet18", 32), "conv2", "feature_layer")

@@ -137,7 +137,7 @@ def check_feature_layer(encoder: Encoder, feature_layer: str, where: str) -> Non
   a VAE's encoder reads its posterior mean, whatever its backbone."""
   reads = getattr(encoder, "feature_layer", None)
   if feature_layer != "fc" and reads != feature_layer:
-    what = f"reads feature_layer {reads!r}, not" if reads else "reads no model.feature_layer"
+    what = f"is built to read {reads!r}" if reads else "reads no model.feature_layer"
     raise ValueError(f"{where}={feature_layer!r}: this {type(encoder).__name__} {what} (the convnet and alexnet "
                      "encoders read the one they are built with, outside a VAE); leave it at 'fc' to read its "
                      "representation.")
