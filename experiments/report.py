@@ -9,7 +9,8 @@ draw), since the draw moves every method together.
 
 Prints the table and writes it to `report.md` beside the CSV, next to the plots of experiments/plot.py. If a
 hand-written `notes.md` is beside the CSV (the budget, the machine, the command, what the table shows), it
-opens report.md and the tables follow it.
+opens report.md and the tables follow it. report.md is written, never edited: edit notes.md and run this
+again (a test checks that every committed report is what this script writes from its CSV and notes).
 """
 import argparse
 import csv
@@ -68,24 +69,33 @@ def paired_table(rows: list[dict], metric: str, baseline: str) -> str:
   return "\n\n".join(parts) + "\n"
 
 
+FOOTER = "<!-- written by experiments/report.py {args}; edit notes.md beside results.csv and run it again -->"
+
+
+def report(csv_path: str, metrics: list[str], baseline: str = "") -> str:
+  """The whole of report.md for a sweep's results.csv: notes.md beside it (if any), then the tables, then a
+  footer naming the arguments, from which a test writes each committed report again and compares."""
+  with open(csv_path) as f:
+    rows = list(csv.DictReader(f))
+  text = markdown_table(rows, metrics)
+  if baseline:
+    text = paired_table(rows, metrics[0], baseline) + "\n" + text
+  notes = os.path.join(os.path.dirname(os.path.abspath(csv_path)), "notes.md")
+  if os.path.exists(notes):
+    with open(notes) as n:
+      text = n.read().rstrip() + "\n\n## Tables\n\n" + text
+  args = f"--metrics={','.join(metrics)}" + (f" --baseline={baseline}" if baseline else "")
+  return text + "\n" + FOOTER.format(args=args) + "\n"
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("csv")
   parser.add_argument("--metrics", default="knn_k20,probe")
   parser.add_argument("--baseline", default="", help="a method: first, the first metric seed by seed against it")
   args = parser.parse_args()
-  with open(args.csv) as f:
-    rows = list(csv.DictReader(f))
-  metrics = args.metrics.split(",")
-  text = markdown_table(rows, metrics)
-  if args.baseline:
-    text = paired_table(rows, metrics[0], args.baseline) + "\n" + text
-  folder = os.path.dirname(os.path.abspath(args.csv))
-  notes = os.path.join(folder, "notes.md")
-  with open(os.path.join(folder, "report.md"), "w") as f:
-    if os.path.exists(notes):
-      with open(notes) as n:
-        f.write(n.read().rstrip() + "\n\n## Tables\n\n")
+  text = report(args.csv, args.metrics.split(","), args.baseline)
+  with open(os.path.join(os.path.dirname(os.path.abspath(args.csv)), "report.md"), "w") as f:
     f.write(text)
   print(text)
 

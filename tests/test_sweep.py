@@ -2,6 +2,7 @@
 × 1 seed, interrupted and rerun."""
 import csv
 import os
+import re
 import sys
 
 import numpy as np
@@ -196,6 +197,26 @@ def test_the_paired_table_compares_each_method_with_the_baseline_on_the_same_see
                        "| supervised (head) | 0.500, 0.600 | 0.550 |  |"]
   with pytest.raises(ValueError, match="--baseline='fixmatch' has no headline at 2 labels per class"):
     report.paired_table(rows, "headline", "fixmatch")
+
+
+def test_every_committed_sweep_report_is_what_report_py_writes_from_its_csv_and_notes():
+  """report.md is written, never edited: after notes.md or results.csv changes, experiments/report.py must run
+  again (its footer names the arguments), or the report says what the notes no longer do."""
+  written = {}
+  for folder in sorted(os.listdir(os.path.join(ROOT, "experiments", "results"))):
+    path = os.path.join(ROOT, "experiments", "results", folder, "report.md")
+    if os.path.exists(path) and os.path.exists(os.path.join(os.path.dirname(path), "notes.md")):
+      with open(path) as f:
+        text = f.read()
+      footer = re.fullmatch("(.*)".join(map(re.escape, report.FOOTER.split("{args}"))), text.splitlines()[-1])
+      assert footer, f"{path} does not end with report.py's footer: run experiments/report.py on its results.csv"
+      args = dict(arg.removeprefix("--").split("=") for arg in footer.group(1).split())
+      again = report.report(os.path.join(os.path.dirname(path), "results.csv"), args["metrics"].split(","),
+                            args.get("baseline", ""))
+      assert again == text, (f"{path} is not what `python experiments/report.py` writes from results.csv and "
+                             f"notes.md beside it now ({footer.group(1)}): run it again")
+      written[folder] = args
+  assert "fashion_mnist" in written and written["fashion_mnist"]["baseline"] == "supervised"
 
 
 def test_labels_propagate_along_a_chain_of_neighbours_and_not_across_a_gap():
