@@ -1,7 +1,7 @@
 """Checkpoints of the train state with orbax: periodic async saves, `max_to_keep`, and a resume that falls
-back past unreadable checkpoints and refuses a checkpoint from an incompatible config. Nothing here ever
-deletes a checkpoint: an unreadable one is moved to `<workdir>/unreadable_checkpoints/`, a run replaced with
-`config.reset` to `<workdir>/replaced/<time>/`."""
+back past unreadable checkpoints and refuses a checkpoint from an incompatible config. Beyond orbax keeping a
+run's newest `max_to_keep` saves, nothing here deletes a checkpoint: an unreadable one is moved to
+`<workdir>/unreadable_checkpoints/`, a run replaced with `config.reset` to `<workdir>/replaced/<time>/`."""
 import dataclasses
 import json
 import logging

@@ -294,7 +294,7 @@ def seed_d_vae_recipe(config: ml_collections.ConfigDict, min_area: float) -> ml_
 def sesemi_recipe(config: ml_collections.ConfigDict, epochs: int) -> ml_collections.ConfigDict:
   """SESEMI's training recipe (docs/seeds.md, C): 16 unlabelled × 6 proxy + 96 labelled images a step, SGD
   Nesterov 0.9, lr 0.05 with polynomial (power 0.5) decay, L2 5e-4, `epochs` × 520 steps, ±2 px shifts
-  (crops of area >= (30/32)² ≈ 0.77 resized back), on the seed's WRN-28-2."""
+  (crops of area >= (28/32)² ≈ 0.77 resized back), on the seed's WRN-28-2."""
   config.batch_size, config.labelled_batch_size = 16, 96
   config.model.name = "wrn28_2"
   opt = config.optimizer

@@ -1,7 +1,7 @@
 """Evaluation of a representation: kNN (weighted or majority votes), a linear probe and PAWS's soft nearest
 neighbour classifier, all on frozen features.
 
-Both work on pre-extracted features, so no gradient can reach the encoder. `extract_features` runs any
+All three work on pre-extracted features, so no gradient can reach the encoder. `extract_features` runs any
 encoder over every process's host images on every device of a mesh.
 """
 import functools

@@ -164,11 +164,12 @@ def finetune(encoder: models.Encoder, images: np.ndarray, labels: np.ndarray, te
   encoder on the images it trains on; "random"), `steps`, `batch_size`, `learning_rate` (Adam),
   `holdout_fraction` and `eval_every` / `patience` for early stopping on held-out labelled images (step 0
   included), and `refit`: train again from the start on all labelled images for the number of steps early
-  stopping chose, so that the held-out images are not lost to the final model (step 0 chosen: the probe of all
-  of them). Training batches get `view_config`'s augmentation if given. Returns {"accuracy": test accuracy of
-  the final model, "best_step": the steps early stopping chose, "steps": the steps it took to choose them,
-  "holdout_accuracy", "refit": whether the final model was trained on all labelled images} and the fine-tuned
-  `Classifier` as "model".
+  stopping chose, so that the held-out images are not lost to the final model (step 0 chosen: the head as
+  initialised on all of them, i.e. their probe with head_init="probe"). Training batches get `view_config`'s
+  augmentation if given. Returns {"accuracy": test accuracy of the final model, "best_step": the steps early
+  stopping chose, "steps": the steps it took to choose them, "holdout_accuracy", "refit": whether it was
+  trained again on all labelled images after early stopping (False also where nothing could be held out, and
+  it trained on all of them from the start)} and the fine-tuned `Classifier` as "model".
   """
   if options.head_init not in ("probe", "random"):
     raise ValueError(f"config.finetune.head_init must be 'probe' or 'random', got {options.head_init!r}.")

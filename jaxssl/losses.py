@@ -1,7 +1,10 @@
-"""Losses: pure functions of arrays that return a scalar.
+"""Losses: pure functions of arrays. Most return a scalar; those a method reads in parts return their terms
+(`paws_terms`, `fixmatch_terms`, `distribution_alignment`), DINO its new centre beside the loss, and
+`kl_to_standard_normal` one value an image: each docstring says.
 
 Under `jax.shard_map` a loss given `axis_name` returns this device's mean over its own anchors, computed
-against embeddings gathered from every device; the train step averages it over devices with `lax.pmean`
+against embeddings gathered from every device (Barlow Twins, whose cross-correlation is of the global batch,
+returns the global batch's loss on every device); the train step averages it over devices with `lax.pmean`
 (every device holds the same number of anchors, so that is the mean over the global batch).
 """
 import jax
@@ -88,7 +91,8 @@ def supcon(z: jax.Array, labels: jax.Array, temperature: float = 0.1, axis_name:
   z: float [n, D] embeddings (L2-normalised here), labels: int [n]. Each anchor i is scored against every
   other embedding a of the global batch (gathered over `axis_name`) with s_ia = cos(z_i, z_a) / T; its
   positives P(i) are the others with the same label.
-  - form="suncet" (default; the SuNCEt seed's soft-nearest-neighbour loss, equivalent to SupCon's L_in):
+  - form="suncet" (default; the SuNCEt seed's soft-nearest-neighbour loss, SupCon's L_in less its constant
+    log|P(i)| an anchor, so the same gradient):
       l_i = -log( Σ_{p∈P(i)} exp s_ip / Σ_{a≠i} exp s_ia )
   - form="supcon" (SupCon's L_out, which Khosla et al. found better with many positives per anchor):
       l_i = -1/|P(i)| Σ_{p∈P(i)} log( exp s_ip / Σ_{a≠i} exp s_ia )

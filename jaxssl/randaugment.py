@@ -93,7 +93,7 @@ def _operations(image, v, sign):
       lambda x: _blend(x, jnp.broadcast_to(_grey(x), x.shape), enhance),                      # Color
       lambda x: _blend(x, jnp.full_like(x, _grey(x).mean()), enhance),                        # Contrast
       _equalize,                                                                              # Equalize
-      lambda x: jnp.floor(x * 255 / 2 ** (4 - jnp.floor(4 * v))) * 2 ** (4 - jnp.floor(4 * v)) / 255,  # Posterize 4-8 bits
+      lambda x: jnp.floor(x * 255 / 2 ** (4 - jnp.floor(4 * v))) * 2 ** (4 - jnp.floor(4 * v)) / 255,  # Posterize 4-7 bits
       lambda x: _affine(x, _rotation(sign * v * jnp.pi / 6), jnp.zeros(2)),                 # Rotate ±30°
       lambda x: _sharpness(x, enhance),                                                      # Sharpness
       lambda x: _affine(x, shear.at[1, 0].set(0.3 * v * sign), jnp.zeros(2)),                # ShearX ±0.3

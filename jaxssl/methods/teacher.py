@@ -1,4 +1,5 @@
-"""An exponential-moving-average teacher, the state BYOL, MoCo v3 and DINO carry beside the student.
+"""An exponential-moving-average teacher, the state BYOL, MoCo v3 and DINO (and FixMatch's EMA model) carry
+beside the student.
 
 The teacher is a copy of the whole model's variables in the TrainState's `extra` (checkpointed with it):
 `extra["teacher"] = {"params", "rest"}`. After each optimizer step, inside the same compiled step,
@@ -6,7 +7,8 @@ The teacher is a copy of the whole model's variables in the TrainState's `extra`
 with m rising from `base_momentum` to 1 on a cosine over the run (BYOL's schedule, also MoCo v3's and DINO's):
   m(k) = 1 − (1 − base_momentum) · (cos(π k / K) + 1) / 2,   k = steps taken, K = config.num_train_steps.
 Evaluation reads what each paper evaluates (`config.<method>.evaluate`): DINO the teacher, BYOL and MoCo v3
-the student (the online / base encoder).
+the student (the online / base encoder). FixMatch overrides the momentum with its constant `ema_decay`, and
+its loss does not read the EMA model; evaluation does.
 """
 import jax
 import jax.numpy as jnp
@@ -30,8 +32,8 @@ def ema(teacher, student, momentum: jax.Array):
 
 
 class TeacherMethod(Method):
-  """A method whose loss reads an EMA teacher of its model. Its config section has `base_momentum` and
-  `evaluate` ("teacher" or "student")."""
+  """A method that keeps an EMA teacher of its model. Its config section has `evaluate` ("teacher" or
+  "student") and `base_momentum` for the cosine schedule of `momentum`, which a subclass may override."""
 
   def init_extra(self, params, rest):
     # Copies: the step donates the whole state, and a buffer shared by student and teacher cannot be donated twice.
