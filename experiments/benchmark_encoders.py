@@ -1,6 +1,7 @@
 """Encoder cost table: parameters, FLOPs and forward+backward time per image, float32 vs bfloat16.
 
-  python experiments/benchmark_encoders.py [--batch_size=256] [--repeats=3] [--quick] [--out=FILE.json]
+  python experiments/benchmark_encoders.py [--batch_size=256] [--repeats=3] [--dtypes=float32,bfloat16]
+      [--quick] [--out=FILE.json]   # --quick: 3 encoders at batch 32, 2 repeats (over --batch_size, --repeats)
 
 For each encoder (at the image size it is used at) and compute dtype, times one jitted training pass on
 the default device: the forward in train mode (BatchNorm on batch statistics, running averages updated)

@@ -6,16 +6,18 @@ from-scratch baseline.
       --labels_per_class=1,10,100 --seeds=0,1 --steps=500 --out=experiments/results/sweep
 
 Each method runs from its `configs/<method>_<dataset>.py`, with `--steps` train steps (evaluated at the end).
-Methods whose training reads no labels (SimCLR, RotNet, VAE, Siamese VAE) pre-train once per seed and are
+Methods whose training reads no labels (SimCLR, VICReg, Barlow Twins, BYOL, MoCo v3, DINO, RotNet, VAE,
+Siamese VAE) pre-train once per seed and are
 evaluated for every labels-per-class from that checkpoint (`jaxssl.load_encoder`); the others train once
 per (labels per class, seed). The labelled subset of seed s is `data.split_seed = s`. A method named
 `<method>_from_<source>` (e.g. `fixmatch_from_paws`) trains `<method>` with its encoder started from the
 `<source>` cell of the same labels and seed (`config.init_from`; that cell is trained first if it has not
 been); its row's epochs and train time count both runs.
 
-Every cell is evaluated from its checkpoint with the cell's labelled subset: kNN k=20/200, probe, soft nearest
-neighbour and, with `--finetune`, test accuracy after fine-tuning (`config.finetune`, early-stopped on held-out
-labels). Results go to `<out>/results.csv`, one row per (method, labels_per_class, seed), with steps and wall
+Every cell is evaluated from its checkpoint with the cell's labelled subset: kNN (the config's k, e.g. 20/200,
+and k=10 when the bank has 10 images), probe, soft nearest neighbour and, with `--finetune` or where the config's
+declared headline is `finetune`, test accuracy after fine-tuning (`config.finetune`: early-stopped on held-out
+labels, then by default refit on all of them). Results go to `<out>/results.csv`, one row per (method, labels_per_class, seed), with steps and wall
 time. The file is rewritten atomically after every cell (read again first: sweeps of other methods may share the
 folder), and a rerun skips the cells it already holds (an interrupted training run resumes from its checkpoint
 in `<out>/runs/`).
