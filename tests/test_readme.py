@@ -13,6 +13,7 @@ from test_train import ROOT, load_config
 
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
 from label_sweep import uses_labels  # noqa: E402
+from plot import sweep_table  # noqa: E402
 
 
 def readme_python_blocks():
@@ -44,11 +45,9 @@ def test_readme_results_are_the_means_of_the_committed_table():
   row is the best of the methods whose training reads no labels, named; bold marks each column's best."""
   with open(os.path.join(ROOT, "experiments", "results", "fashion_mnist", "results.csv")) as f:
     rows = list(csv.DictReader(f))
-  means, protocols = {}, {}
-  for r in rows:
-    means.setdefault((r["method"], int(r["labels_per_class"])), []).append(float(r["headline"]))
-    protocols[r["method"]] = r["headline_protocol"]
-  means = {key: f"{np.mean(values):.3f}" for key, values in means.items()}
+  protocols = {r["method"]: r["headline_protocol"] for r in rows}
+  means = {(method, n): f"{np.mean(values):.3f}" for method, by_labels in sweep_table(rows, "headline").items()
+           for n, values in by_labels.items()}
   label_free = [m for m in protocols if not uses_labels(load_config(f"{m}_fashion_mnist"))]
   assert {"simclr", "byol", "rotnet", "vae"} <= set(label_free) and "suncet" not in label_free
   assert {protocols[m] for m in label_free} == {"finetune"}
